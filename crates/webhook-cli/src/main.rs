@@ -1,0 +1,3 @@
+//! The `webhook` command (work in progress).
+
+fn main() {}

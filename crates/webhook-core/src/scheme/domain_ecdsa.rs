@@ -1,0 +1,83 @@
+//! Domain style (SPEC §2): the `{domain, timestamp, payload}` envelope, with a
+//! `Signature` header holding base64 of the DER ECDSA P-256/SHA-256 signature over the
+//! ASCII bytes of the `payload` field's value.
+//!
+//! The envelope timestamp is not signed; replay defence rests on the window plus
+//! dedup on the resource's `id` and `updatedAt`.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderName, HeaderValue, header::CONTENT_TYPE};
+use time::OffsetDateTime;
+
+use super::{SignedRequest, Style, Verified, VerifiedMessage, header};
+use crate::domain::{Domain, Envelope, Resource, dedup_key};
+use crate::keys::{EcdsaPublicKey, EcdsaSigningKey};
+use crate::timestamp::check_window;
+use crate::{SignError, VerifyError};
+
+/// `Signature`.
+pub const SIGNATURE: &str = "signature";
+
+/// A DER ECDSA P-256 signature is at most 72 bytes; base64 of that is 96 characters.
+const MAX_SIGNATURE_BASE64: usize = 96;
+
+pub(super) fn sign(
+    key: &EcdsaSigningKey,
+    domain: &Domain,
+    resource_json: &[u8],
+    at: OffsetDateTime,
+) -> Result<SignedRequest, SignError> {
+    let envelope = Envelope::new(domain.clone(), at, resource_json);
+    let signature = STANDARD.encode(key.sign(envelope.payload.as_bytes())?);
+    let body = serde_json::to_vec(&envelope).map_err(|_| SignError::Crypto)?;
+    Ok(SignedRequest {
+        headers: vec![
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                HeaderName::from_static(SIGNATURE),
+                HeaderValue::try_from(signature).map_err(|_| SignError::Crypto)?,
+            ),
+        ],
+        body,
+    })
+}
+
+pub(super) fn verify(
+    keys: &[EcdsaPublicKey],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+    tolerance: Duration,
+) -> Result<Verified, VerifyError> {
+    if keys.is_empty() {
+        return Err(VerifyError::NoKeys);
+    }
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|e| VerifyError::MalformedBody(format!("envelope: {e}")))?;
+    let timestamp = envelope.unix_timestamp()?;
+    check_window(timestamp, now, tolerance)?;
+
+    let signature_text = header::signature(headers, SIGNATURE)?;
+    let signature = (signature_text.len() <= MAX_SIGNATURE_BASE64)
+        .then(|| STANDARD.decode(signature_text).ok())
+        .flatten()
+        .ok_or(VerifyError::NoMatchingSignature)?;
+    if !keys
+        .iter()
+        .any(|key| key.verify(envelope.payload.as_bytes(), &signature))
+    {
+        return Err(VerifyError::NoMatchingSignature);
+    }
+
+    let resource_json = envelope.payload_bytes()?;
+    let resource = Resource::from_json(&envelope.domain, &resource_json)?;
+    Ok(Verified {
+        style: Style::Domain,
+        timestamp,
+        dedup_key: dedup_key(&resource_json)?,
+        message: VerifiedMessage::Domain { envelope, resource },
+    })
+}

@@ -1,0 +1,86 @@
+//! Event style (SPEC §1): `X-Webhook-Timestamp` and `X-Webhook-Signature`, the latter
+//! lowercase hex of HMAC-SHA256(secret, `"{timestamp}.{body}"`), comma-separated during
+//! a secret rotation.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, header::CONTENT_TYPE};
+
+use super::{SignedRequest, Style, Verified, VerifiedMessage, header};
+use crate::keys::HmacSecret;
+use crate::timestamp::{check_window, parse_unix_seconds};
+use crate::{SignError, VerifyError};
+
+/// `X-Webhook-Timestamp` (lowercase, as `http` stores names).
+pub const TIMESTAMP: &str = "x-webhook-timestamp";
+/// `X-Webhook-Signature`.
+pub const SIGNATURE: &str = "x-webhook-signature";
+
+const TAG_LEN: usize = 32;
+
+pub(super) fn sign(
+    secrets: &[HmacSecret],
+    body: &[u8],
+    unix: i64,
+) -> Result<SignedRequest, SignError> {
+    if secrets.is_empty() {
+        return Err(SignError::NoKeys);
+    }
+    let timestamp = unix.to_string();
+    let signatures: Vec<String> = secrets
+        .iter()
+        .map(|secret| hex::encode(secret.sign_parts(&[timestamp.as_bytes(), b".", body])))
+        .collect();
+    let value = |text: String| HeaderValue::try_from(text).map_err(|_| SignError::Crypto);
+    Ok(SignedRequest {
+        headers: vec![
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (HeaderName::from_static(TIMESTAMP), value(timestamp)?),
+            (
+                HeaderName::from_static(SIGNATURE),
+                value(signatures.join(","))?,
+            ),
+        ],
+        body: body.to_vec(),
+    })
+}
+
+pub(super) fn verify(
+    secrets: &[HmacSecret],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+    tolerance: Duration,
+) -> Result<Verified, VerifyError> {
+    if secrets.is_empty() {
+        return Err(VerifyError::NoKeys);
+    }
+    let timestamp_text = header::required(headers, TIMESTAMP)?;
+    let timestamp = parse_unix_seconds(timestamp_text)?;
+    check_window(timestamp, now, tolerance)?;
+
+    let signature_list = header::signature(headers, SIGNATURE)?;
+    let candidates = header::split_list(signature_list, ',', SIGNATURE)?;
+    let signed = [timestamp_text.as_bytes(), b".", body];
+    let matched = candidates
+        .iter()
+        .filter(|entry| entry.len() == TAG_LEN * 2)
+        .filter_map(|entry| hex::decode(entry).ok())
+        .any(|tag| {
+            secrets
+                .iter()
+                .any(|secret| secret.verify_parts(&signed, &tag))
+        });
+    if !matched {
+        return Err(VerifyError::NoMatchingSignature);
+    }
+
+    let event: crate::event::Event = serde_json::from_slice(body)
+        .map_err(|e| VerifyError::MalformedBody(format!("event: {e}")))?;
+    Ok(Verified {
+        style: Style::Event,
+        timestamp,
+        dedup_key: event.idempotency_key.clone(),
+        message: VerifiedMessage::Event(Box::new(event)),
+    })
+}

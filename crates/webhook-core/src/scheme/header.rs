@@ -1,0 +1,66 @@
+//! Reading request headers strictly: present once, visible ASCII.
+
+use http::HeaderMap;
+
+use crate::VerifyError;
+
+/// The value of a header that must appear at most once.
+///
+/// # Errors
+/// [`VerifyError::DuplicateHeader`] when it appears twice, [`VerifyError::MalformedHeader`]
+/// when it is not visible ASCII.
+pub(crate) fn optional<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'h str>, VerifyError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(VerifyError::DuplicateHeader(name));
+    }
+    first
+        .to_str()
+        .map(|value| Some(value.trim()))
+        .map_err(|_| VerifyError::MalformedHeader(name))
+}
+
+/// The value of a header that must appear exactly once.
+///
+/// # Errors
+/// As [`optional`], plus [`VerifyError::MissingHeader`] when it is absent.
+pub(crate) fn required<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<&'h str, VerifyError> {
+    optional(headers, name)?.ok_or(VerifyError::MissingHeader(name))
+}
+
+/// The signature header's value, or [`VerifyError::MissingSignature`].
+pub(crate) fn signature<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<&'h str, VerifyError> {
+    optional(headers, name)?
+        .filter(|value| !value.is_empty())
+        .ok_or(VerifyError::MissingSignature)
+}
+
+/// Splits a signature list, refusing more than [`super::MAX_SIGNATURES`] entries.
+pub(crate) fn split_list<'h>(
+    value: &'h str,
+    separator: char,
+    name: &'static str,
+) -> Result<Vec<&'h str>, VerifyError> {
+    let entries: Vec<&str> = value
+        .split(separator)
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .take(super::MAX_SIGNATURES + 1)
+        .collect();
+    if entries.len() > super::MAX_SIGNATURES {
+        return Err(VerifyError::MalformedHeader(name));
+    }
+    Ok(entries)
+}

@@ -1,0 +1,1 @@
+//! Webhook receiver: work in progress (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! Webhook sender: work in progress (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! End-to-end tests across the webhook crates live in `tests/tests/`.
