@@ -45,18 +45,21 @@ pub(super) fn sign(
     })
 }
 
-pub(super) fn verify(
+fn parse_envelope(body: &[u8]) -> Result<Envelope, VerifyError> {
+    serde_json::from_slice(body).map_err(|e| VerifyError::MalformedBody(format!("envelope: {e}")))
+}
+
+pub(super) fn authenticate(
     keys: &[EcdsaPublicKey],
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
     tolerance: Duration,
-) -> Result<Verified, VerifyError> {
+) -> Result<i64, VerifyError> {
     if keys.is_empty() {
         return Err(VerifyError::NoKeys);
     }
-    let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|e| VerifyError::MalformedBody(format!("envelope: {e}")))?;
+    let envelope = parse_envelope(body)?;
     let timestamp = envelope.unix_timestamp()?;
     check_window(timestamp, now, tolerance)?;
 
@@ -71,7 +74,11 @@ pub(super) fn verify(
     {
         return Err(VerifyError::NoMatchingSignature);
     }
+    Ok(timestamp)
+}
 
+pub(super) fn decode(body: &[u8], timestamp: i64) -> Result<Verified, VerifyError> {
+    let envelope = parse_envelope(body)?;
     let resource_json = envelope.payload_bytes()?;
     let resource = Resource::from_json(&envelope.domain, &resource_json)?;
     Ok(Verified {

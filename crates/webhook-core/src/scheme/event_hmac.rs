@@ -45,13 +45,13 @@ pub(super) fn sign(
     })
 }
 
-pub(super) fn verify(
+pub(super) fn authenticate(
     secrets: &[HmacSecret],
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
     tolerance: Duration,
-) -> Result<Verified, VerifyError> {
+) -> Result<i64, VerifyError> {
     if secrets.is_empty() {
         return Err(VerifyError::NoKeys);
     }
@@ -74,7 +74,10 @@ pub(super) fn verify(
     if !matched {
         return Err(VerifyError::NoMatchingSignature);
     }
+    Ok(timestamp)
+}
 
+pub(super) fn decode(body: &[u8], timestamp: i64) -> Result<Verified, VerifyError> {
     let event: crate::event::Event = serde_json::from_slice(body)
         .map_err(|e| VerifyError::MalformedBody(format!("event: {e}")))?;
     Ok(Verified {

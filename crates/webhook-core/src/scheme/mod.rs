@@ -258,10 +258,33 @@ impl TrustedKeys {
         now: i64,
         tolerance: Duration,
     ) -> Result<Verified, VerifyError> {
+        let timestamp = self.authenticate(headers, body, now, tolerance)?;
         match self {
-            Self::Event(secrets) => event_hmac::verify(secrets, headers, body, now, tolerance),
-            Self::Domain(keys) => domain_ecdsa::verify(keys, headers, body, now, tolerance),
-            Self::Standard(keys) => standard::verify(keys, headers, body, now, tolerance),
+            Self::Event(_) => event_hmac::decode(body, timestamp),
+            Self::Domain(_) => domain_ecdsa::decode(body, timestamp),
+            Self::Standard(_) => standard::decode(headers, body, timestamp),
+        }
+    }
+
+    /// Checks only the timestamp window and the signature, without decoding the body
+    /// (for the domain style the envelope is parsed, since it carries both). Returns the
+    /// signed timestamp. [`TrustedKeys::verify`] is this plus decoding.
+    ///
+    /// # Errors
+    /// [`VerifyError`]; its [`status`](VerifyError::status) is the HTTP answer.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+        tolerance: Duration,
+    ) -> Result<i64, VerifyError> {
+        match self {
+            Self::Event(secrets) => {
+                event_hmac::authenticate(secrets, headers, body, now, tolerance)
+            }
+            Self::Domain(keys) => domain_ecdsa::authenticate(keys, headers, body, now, tolerance),
+            Self::Standard(keys) => standard::authenticate(keys, headers, body, now, tolerance),
         }
     }
 }

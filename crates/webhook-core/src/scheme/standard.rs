@@ -74,13 +74,13 @@ pub(super) fn sign(
     })
 }
 
-pub(super) fn verify(
+pub(super) fn authenticate(
     keys: &[StandardVerifyingKey],
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
     tolerance: Duration,
-) -> Result<Verified, VerifyError> {
+) -> Result<i64, VerifyError> {
     if keys.is_empty() {
         return Err(VerifyError::NoKeys);
     }
@@ -124,7 +124,15 @@ pub(super) fn verify(
     if !matched {
         return Err(VerifyError::NoMatchingSignature);
     }
+    Ok(timestamp)
+}
 
+pub(super) fn decode(
+    headers: &HeaderMap,
+    body: &[u8],
+    timestamp: i64,
+) -> Result<Verified, VerifyError> {
+    let id = header::required(headers, ID)?;
     let payload: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| VerifyError::MalformedBody(format!("JSON: {e}")))?;
     Ok(Verified {
