@@ -20,6 +20,7 @@ use crate::{SignError, VerifyError};
 
 /// `Signature`.
 pub const SIGNATURE: &str = "signature";
+static SIGNATURE_NAME: HeaderName = HeaderName::from_static(SIGNATURE);
 
 /// A DER ECDSA P-256 signature is at most 72 bytes; base64 of that is 96 characters.
 const MAX_SIGNATURE_BASE64: usize = 96;
@@ -63,7 +64,7 @@ pub(super) fn authenticate(
     let timestamp = envelope.unix_timestamp()?;
     check_window(timestamp, now, tolerance)?;
 
-    let signature_text = header::signature(headers, SIGNATURE)?;
+    let signature_text = header::signature(headers, &SIGNATURE_NAME)?;
     let signature = (signature_text.len() <= MAX_SIGNATURE_BASE64)
         .then(|| STANDARD.decode(signature_text).ok())
         .flatten()

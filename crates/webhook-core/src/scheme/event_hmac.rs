@@ -15,6 +15,8 @@ use crate::{SignError, VerifyError};
 pub const TIMESTAMP: &str = "x-webhook-timestamp";
 /// `X-Webhook-Signature`.
 pub const SIGNATURE: &str = "x-webhook-signature";
+static TIMESTAMP_NAME: HeaderName = HeaderName::from_static(TIMESTAMP);
+static SIGNATURE_NAME: HeaderName = HeaderName::from_static(SIGNATURE);
 
 const TAG_LEN: usize = 32;
 
@@ -35,7 +37,7 @@ pub(super) fn sign(
     Ok(SignedRequest {
         headers: vec![
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (HeaderName::from_static(TIMESTAMP), value(timestamp)?),
+            (TIMESTAMP_NAME.clone(), value(timestamp)?),
             (
                 HeaderName::from_static(SIGNATURE),
                 value(signatures.join(","))?,
@@ -55,22 +57,20 @@ pub(super) fn authenticate(
     if secrets.is_empty() {
         return Err(VerifyError::NoKeys);
     }
-    let timestamp_text = header::required(headers, TIMESTAMP)?;
+    let timestamp_text = header::required(headers, &TIMESTAMP_NAME)?;
     let timestamp = parse_unix_seconds(timestamp_text)?;
     check_window(timestamp, now, tolerance)?;
 
-    let signature_list = header::signature(headers, SIGNATURE)?;
-    let candidates = header::split_list(signature_list, ',', SIGNATURE)?;
+    let signature_list = header::signature(headers, &SIGNATURE_NAME)?;
+    let mut candidates = header::split_list(signature_list, ',', &SIGNATURE_NAME)?;
     let signed = [timestamp_text.as_bytes(), b".", body];
-    let matched = candidates
-        .iter()
-        .filter(|entry| entry.len() == TAG_LEN * 2)
-        .filter_map(|entry| hex::decode(entry).ok())
-        .any(|tag| {
-            secrets
+    let matched = candidates.any(|entry| {
+        let mut tag = [0u8; TAG_LEN];
+        hex::decode_to_slice(entry, &mut tag).is_ok()
+            && secrets
                 .iter()
                 .any(|secret| secret.verify_parts(&signed, &tag))
-        });
+    });
     if !matched {
         return Err(VerifyError::NoMatchingSignature);
     }

@@ -1,6 +1,6 @@
 //! Reading request headers strictly: present once, visible ASCII.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::VerifyError;
 
@@ -11,19 +11,19 @@ use crate::VerifyError;
 /// when it is not visible ASCII.
 pub(crate) fn optional<'h>(
     headers: &'h HeaderMap,
-    name: &'static str,
+    name: &'static HeaderName,
 ) -> Result<Option<&'h str>, VerifyError> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(VerifyError::DuplicateHeader(name));
+        return Err(VerifyError::DuplicateHeader(name.as_str()));
     }
     first
         .to_str()
         .map(|value| Some(value.trim()))
-        .map_err(|_| VerifyError::MalformedHeader(name))
+        .map_err(|_| VerifyError::MalformedHeader(name.as_str()))
 }
 
 /// The value of a header that must appear exactly once.
@@ -32,15 +32,15 @@ pub(crate) fn optional<'h>(
 /// As [`optional`], plus [`VerifyError::MissingHeader`] when it is absent.
 pub(crate) fn required<'h>(
     headers: &'h HeaderMap,
-    name: &'static str,
+    name: &'static HeaderName,
 ) -> Result<&'h str, VerifyError> {
-    optional(headers, name)?.ok_or(VerifyError::MissingHeader(name))
+    optional(headers, name)?.ok_or(VerifyError::MissingHeader(name.as_str()))
 }
 
 /// The signature header's value, or [`VerifyError::MissingSignature`].
 pub(crate) fn signature<'h>(
     headers: &'h HeaderMap,
-    name: &'static str,
+    name: &'static HeaderName,
 ) -> Result<&'h str, VerifyError> {
     optional(headers, name)?
         .filter(|value| !value.is_empty())
@@ -51,16 +51,16 @@ pub(crate) fn signature<'h>(
 pub(crate) fn split_list<'h>(
     value: &'h str,
     separator: char,
-    name: &'static str,
-) -> Result<Vec<&'h str>, VerifyError> {
-    let entries: Vec<&str> = value
-        .split(separator)
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .take(super::MAX_SIGNATURES + 1)
-        .collect();
-    if entries.len() > super::MAX_SIGNATURES {
-        return Err(VerifyError::MalformedHeader(name));
+    name: &'static HeaderName,
+) -> Result<impl Iterator<Item = &'h str>, VerifyError> {
+    let entries = move || {
+        value
+            .split(separator)
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+    };
+    if entries().nth(super::MAX_SIGNATURES).is_some() {
+        return Err(VerifyError::MalformedHeader(name.as_str()));
     }
-    Ok(entries)
+    Ok(entries())
 }

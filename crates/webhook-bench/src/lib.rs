@@ -1,0 +1,1 @@
+//! Benchmarks for the webhook toolkit; see `benches/` and `BENCHMARKS.md`.
