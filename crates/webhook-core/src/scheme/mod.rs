@@ -43,7 +43,7 @@ use crate::event::Event;
 use crate::keys::{
     EcdsaPublicKey, EcdsaSigningKey, Ed25519PublicKey, Ed25519SigningKey, HmacSecret,
 };
-use crate::{SignError, VerifyError};
+use crate::{KeyError, SignError, VerifyError};
 
 pub use domain_ecdsa::SIGNATURE as DOMAIN_SIGNATURE_HEADER;
 pub use event_hmac::{SIGNATURE as EVENT_SIGNATURE_HEADER, TIMESTAMP as EVENT_TIMESTAMP_HEADER};
@@ -159,6 +159,50 @@ pub enum StandardVerifyingKey {
     Asymmetric(Ed25519PublicKey),
 }
 
+impl StandardSigningKey {
+    /// Parses `whsec_…` (a `v1` secret) or `whsk_…` (a `v1a` Ed25519 key).
+    ///
+    /// # Errors
+    /// [`KeyError`] when the text has neither prefix or its key is invalid.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        if text.trim_start().starts_with("whsk_") {
+            Ed25519SigningKey::from_whsk(text).map(Self::Asymmetric)
+        } else {
+            HmacSecret::from_whsec(text).map(Self::Symmetric)
+        }
+    }
+}
+
+impl StandardVerifyingKey {
+    /// Parses `whsec_…` (a `v1` secret) or `whpk_…` (a `v1a` Ed25519 public key).
+    ///
+    /// # Errors
+    /// [`KeyError`] when the text has neither prefix or its key is invalid.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        if text.trim_start().starts_with("whpk_") {
+            Ed25519PublicKey::from_whpk(text).map(Self::Asymmetric)
+        } else {
+            HmacSecret::from_whsec(text).map(Self::Symmetric)
+        }
+    }
+}
+
+/// Parses every string with `parse`, refusing an empty list.
+fn parse_all<T, S: AsRef<str>>(
+    texts: impl IntoIterator<Item = S>,
+    what: &'static str,
+    parse: impl Fn(&str) -> Result<T, KeyError>,
+) -> Result<Vec<T>, KeyError> {
+    let parsed = texts
+        .into_iter()
+        .map(|text| parse(text.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if parsed.is_empty() {
+        return Err(KeyError::Empty { what });
+    }
+    Ok(parsed)
+}
+
 /// What an endpoint signs with. Several secrets sign at once during a rotation.
 #[derive(Debug, Clone)]
 pub enum SigningKeys {
@@ -202,6 +246,44 @@ impl SigningKeys {
         }
     }
 
+    /// Parses signing keys from their text forms: event style, secrets (their UTF-8 bytes);
+    /// domain style, one base64 PKCS#8 private key; standard, `whsec_…` / `whsk_…`.
+    ///
+    /// # Errors
+    /// [`KeyError`] when a key is invalid, the list is empty, or the domain style gets
+    /// more than one key.
+    pub fn parse<S: AsRef<str>>(
+        style: Style,
+        texts: impl IntoIterator<Item = S>,
+    ) -> Result<Self, KeyError> {
+        match style {
+            Style::Event => {
+                parse_all(texts, "event secret list", HmacSecret::from_utf8).map(Self::Event)
+            }
+            Style::Domain => {
+                let mut keys = parse_all(
+                    texts,
+                    "domain private key",
+                    EcdsaSigningKey::from_pkcs8_base64,
+                )?;
+                match (keys.pop(), keys.is_empty()) {
+                    (Some(key), true) => Ok(Self::Domain(Box::new(key))),
+                    _ => Err(KeyError::InvalidLength {
+                        what: "domain private key list",
+                        expected: "exactly one key",
+                        actual: keys.len() + 1,
+                    }),
+                }
+            }
+            Style::Standard => parse_all(
+                texts,
+                "Standard Webhooks key list",
+                StandardSigningKey::parse,
+            )
+            .map(Self::Standard),
+        }
+    }
+
     /// The keys a receiver of these signatures trusts (public keys for asymmetric schemes).
     #[must_use]
     pub fn trusted_keys(&self) -> TrustedKeys {
@@ -236,6 +318,34 @@ pub enum TrustedKeys {
 }
 
 impl TrustedKeys {
+    /// Parses trusted keys from their text forms: event style, secrets (their UTF-8 bytes);
+    /// domain style, base64 SPKI public keys; standard, `whsec_…` / `whpk_…`, in any mix.
+    ///
+    /// # Errors
+    /// [`KeyError`] when a key is invalid or the list is empty.
+    pub fn parse<S: AsRef<str>>(
+        style: Style,
+        texts: impl IntoIterator<Item = S>,
+    ) -> Result<Self, KeyError> {
+        match style {
+            Style::Event => {
+                parse_all(texts, "event secret list", HmacSecret::from_utf8).map(Self::Event)
+            }
+            Style::Domain => parse_all(
+                texts,
+                "domain public key list",
+                EcdsaPublicKey::from_spki_base64,
+            )
+            .map(Self::Domain),
+            Style::Standard => parse_all(
+                texts,
+                "Standard Webhooks key list",
+                StandardVerifyingKey::parse,
+            )
+            .map(Self::Standard),
+        }
+    }
+
     /// The style these keys verify.
     #[must_use]
     pub fn style(&self) -> Style {
@@ -338,5 +448,67 @@ impl VerifiedMessage {
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_from_their_text_forms() {
+        let (ecdsa, pkcs8) = EcdsaSigningKey::generate().unwrap();
+        let private = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &*pkcs8);
+        let public = ecdsa.public_key().to_spki_base64();
+        let whsec = HmacSecret::generate().unwrap().to_whsec();
+        let ed = Ed25519SigningKey::generate().unwrap();
+        let (whsk, whpk) = (ed.to_whsk(), ed.public_key().to_whpk());
+
+        assert_eq!(
+            SigningKeys::parse(Style::Event, ["s1", "s2"])
+                .unwrap()
+                .style(),
+            Style::Event
+        );
+        assert_eq!(
+            SigningKeys::parse(Style::Domain, [&private])
+                .unwrap()
+                .style(),
+            Style::Domain
+        );
+        let standard =
+            SigningKeys::parse(Style::Standard, [whsec.as_str(), whsk.as_str()]).unwrap();
+        assert!(matches!(&standard, SigningKeys::Standard(keys) if keys.len() == 2));
+        assert!(matches!(
+            TrustedKeys::parse(Style::Standard, [whsec.as_str(), whpk.as_str()]).unwrap(),
+            TrustedKeys::Standard(keys) if matches!(keys[..], [StandardVerifyingKey::Symmetric(_), StandardVerifyingKey::Asymmetric(_)])
+        ));
+        assert_eq!(
+            TrustedKeys::parse(Style::Domain, [&public])
+                .unwrap()
+                .style(),
+            Style::Domain
+        );
+
+        let empty: [&str; 0] = [];
+        assert!(matches!(
+            SigningKeys::parse(Style::Event, empty),
+            Err(KeyError::Empty { .. })
+        ));
+        assert!(matches!(
+            TrustedKeys::parse(Style::Domain, empty),
+            Err(KeyError::Empty { .. })
+        ));
+        assert!(SigningKeys::parse(Style::Domain, [&private, &private]).is_err());
+        assert!(matches!(
+            TrustedKeys::parse(Style::Standard, ["secret"]),
+            Err(KeyError::MissingPrefix { .. })
+        ));
+        assert!(
+            TrustedKeys::parse(Style::Domain, [&private]).is_err(),
+            "a private key is no public key"
+        );
+        assert!(SigningKeys::parse(Style::Domain, [&public]).is_err());
     }
 }
