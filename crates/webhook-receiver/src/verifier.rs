@@ -1,0 +1,314 @@
+//! One endpoint's verification settings: scheme and keys, timestamp tolerance, body limit, clock.
+//!
+//! ```
+//! use std::time::Duration;
+//! use webhook_receiver::Verifier;
+//!
+//! let verifier = Verifier::event_secrets(["old-org-secret", "new-org-secret"])?
+//!     .tolerance(Duration::from_secs(120))
+//!     .max_body_size(256 * 1024);
+//! assert_eq!(verifier.style(), webhook_core::Style::Event);
+//! assert_eq!(verifier.get_tolerance(), Some(Duration::from_secs(120)));
+//! # Ok::<(), webhook_core::KeyError>(())
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use webhook_core::clock::{Clock, SystemClock};
+use webhook_core::keys::{EcdsaPublicKey, HmacSecret};
+use webhook_core::scheme::StandardVerifyingKey;
+use webhook_core::timestamp::DEFAULT_TOLERANCE;
+use webhook_core::{KeyError, Style, TrustedKeys, Verified, VerifyError};
+
+/// The body size limit unless configured otherwise: 1 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
+
+/// The tolerance used when the timestamp check is switched off through
+/// [`DangerousVerifier::skip_timestamp_check`]: core's window check caps any tolerance at
+/// `u32::MAX` seconds (about 136 years), which admits every realistic timestamp.
+const SKIPPED_TOLERANCE: Duration = Duration::from_secs(u32::MAX as u64);
+
+/// Verification settings for one endpoint: what it trusts and how strict it is.
+///
+/// Built once, shared by every request (the middleware keeps it in an `Arc`).
+/// Verification is core's [`TrustedKeys::verify`]: the timestamp window is checked
+/// first, then the signature, then the body's shape.
+#[derive(Clone)]
+pub struct Verifier {
+    keys: TrustedKeys,
+    tolerance: Duration,
+    check_timestamp: bool,
+    max_body_size: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl Verifier {
+    /// A verifier for already-loaded keys. Default tolerance is 300 s both ways, default
+    /// body limit is 1 MiB, default clock is the system clock.
+    #[must_use]
+    pub fn new(keys: TrustedKeys) -> Self {
+        Self {
+            keys,
+            tolerance: DEFAULT_TOLERANCE,
+            check_timestamp: true,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Event style (HMAC-SHA256, `X-Webhook-*` headers) with one or more organization
+    /// secrets; several secrets cover a rotation (any one matching is enough).
+    #[must_use]
+    pub fn event(secrets: impl IntoIterator<Item = HmacSecret>) -> Self {
+        Self::new(TrustedKeys::Event(secrets.into_iter().collect()))
+    }
+
+    /// Event style from secret strings, whose UTF-8 bytes are the HMAC keys (SPEC §1).
+    ///
+    /// # Errors
+    /// [`KeyError::Empty`] for an empty secret or an empty list.
+    pub fn event_secrets<I, T>(secrets: I) -> Result<Self, KeyError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        TrustedKeys::parse(Style::Event, secrets).map(Self::new)
+    }
+
+    /// Domain style (ECDSA P-256 `Signature` header) with one or more public keys.
+    #[must_use]
+    pub fn domain(public_keys: impl IntoIterator<Item = EcdsaPublicKey>) -> Self {
+        Self::new(TrustedKeys::Domain(public_keys.into_iter().collect()))
+    }
+
+    /// Domain style from the base64 SubjectPublicKeyInfo strings customers are given
+    /// (they start `MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE`).
+    ///
+    /// # Errors
+    /// [`KeyError`] when a key is not valid base64 SPKI of a P-256 key, or the list is empty.
+    pub fn domain_public_keys<I, T>(public_keys: I) -> Result<Self, KeyError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        TrustedKeys::parse(Style::Domain, public_keys).map(Self::new)
+    }
+
+    /// Standard Webhooks with `v1` secrets and/or `v1a` public keys.
+    #[must_use]
+    pub fn standard(keys: impl IntoIterator<Item = StandardVerifyingKey>) -> Self {
+        Self::new(TrustedKeys::Standard(keys.into_iter().collect()))
+    }
+
+    /// Standard Webhooks from strings: `whsec_…` secrets (`v1`) and `whpk_…` Ed25519
+    /// public keys (`v1a`), in any mix.
+    ///
+    /// # Errors
+    /// [`KeyError`] when a string has neither prefix, is not valid base64 or has the wrong
+    /// length, or the list is empty.
+    pub fn standard_keys<I, T>(keys: I) -> Result<Self, KeyError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        TrustedKeys::parse(Style::Standard, keys).map(Self::new)
+    }
+
+    /// How far a timestamp may lie from now, into the past or the future.
+    /// Default is 300 s.
+    #[must_use]
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// The largest body accepted, in bytes; larger requests get 413 before the body is
+    /// buffered. Default is 1 MiB ([`DEFAULT_MAX_BODY_SIZE`]).
+    #[must_use]
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// The clock that timestamps are compared with. Default is the system clock; tests
+    /// use [`ManualClock`](webhook_core::clock::ManualClock).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Settings that weaken verification, each named for what it gives up.
+    #[must_use]
+    pub fn dangerous(self) -> DangerousVerifier {
+        DangerousVerifier { verifier: self }
+    }
+
+    /// The style this verifier accepts.
+    #[must_use]
+    pub fn style(&self) -> Style {
+        self.keys.style()
+    }
+
+    /// The timestamp tolerance, or `None` when the check is switched off.
+    #[must_use]
+    pub fn get_tolerance(&self) -> Option<Duration> {
+        self.check_timestamp.then_some(self.tolerance)
+    }
+
+    /// The body size limit in bytes.
+    #[must_use]
+    pub fn get_max_body_size(&self) -> usize {
+        self.max_body_size
+    }
+
+    /// How long after first sight an identical request could still pass the timestamp
+    /// window: a timestamp may be up to one tolerance ahead of the clock when first seen
+    /// and is then accepted until one tolerance after it, so twice the tolerance.
+    /// `None` when the timestamp check is off (replays are then only caught by dedup).
+    #[must_use]
+    pub fn replay_horizon(&self) -> Option<Duration> {
+        self.get_tolerance().map(|t| t.saturating_mul(2))
+    }
+
+    /// Verifies one request's headers and complete body against the configured keys at
+    /// the clock's current time.
+    ///
+    /// The body limit is not checked here; the middleware applies it while reading.
+    ///
+    /// # Errors
+    /// [`VerifyError`] with the reason; [`VerifyError::status`] is the HTTP answer.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verified, VerifyError> {
+        let tolerance = if self.check_timestamp {
+            self.tolerance
+        } else {
+            SKIPPED_TOLERANCE
+        };
+        self.keys
+            .verify(headers, body, self.clock.unix_seconds(), tolerance)
+    }
+
+    /// The clock in use.
+    pub(crate) fn clock_ref(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `TrustedKeys`' Debug prints only algorithms and public keys.
+        f.debug_struct("Verifier")
+            .field("keys", &self.keys)
+            .field("tolerance", &self.get_tolerance())
+            .field("max_body_size", &self.max_body_size)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// The risky settings of a [`Verifier`], reached through [`Verifier::dangerous`].
+#[derive(Debug)]
+pub struct DangerousVerifier {
+    verifier: Verifier,
+}
+
+impl DangerousVerifier {
+    /// Accepts any timestamp (up to about 136 years away), so a captured request stays
+    /// valid for ever as far as the window goes; only the dedup store's memory stands
+    /// between it and a replay. Meant for replaying recorded deliveries in tests and
+    /// tools, never for a public endpoint.
+    #[must_use]
+    pub fn skip_timestamp_check(mut self) -> Verifier {
+        self.verifier.check_timestamp = false;
+        self.verifier
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use webhook_core::clock::ManualClock;
+    use webhook_core::keys::{EcdsaSigningKey, Ed25519SigningKey};
+    use webhook_core::{Outgoing, SigningKeys};
+
+    const BODY: &[u8] = br#"{"id":"e1","type":"wallet.created","idempotencyKey":"k1","organizationId":"o1","createdAt":"2025-05-08T14:30:00Z","data":{}}"#;
+
+    fn headers(request: &webhook_core::SignedRequest) -> HeaderMap {
+        request.headers.iter().cloned().collect()
+    }
+
+    #[test]
+    fn parses_each_key_form() {
+        assert!(Verifier::event_secrets(["a", "b"]).is_ok());
+        assert!(matches!(
+            Verifier::event_secrets([""]),
+            Err(KeyError::Empty { .. })
+        ));
+        assert!(matches!(
+            Verifier::event_secrets(Vec::<String>::new()),
+            Err(KeyError::Empty { .. })
+        ));
+
+        let (key, _) = EcdsaSigningKey::generate().unwrap();
+        let spki = key.public_key().to_spki_base64();
+        assert_eq!(
+            Verifier::domain_public_keys([spki.as_str()])
+                .unwrap()
+                .style(),
+            Style::Domain
+        );
+        assert!(Verifier::domain_public_keys(["not base64!"]).is_err());
+
+        let secret = HmacSecret::generate().unwrap();
+        let ed = Ed25519SigningKey::generate().unwrap();
+        let whsec = secret.to_whsec();
+        let whpk = ed.public_key().to_whpk();
+        let verifier = Verifier::standard_keys([whsec.as_str(), whpk.as_str()]).unwrap();
+        assert_eq!(verifier.style(), Style::Standard);
+        assert!(Verifier::standard_keys(["whsec_%%%"]).is_err());
+        assert!(matches!(
+            Verifier::standard_keys(["plain"]),
+            Err(KeyError::MissingPrefix { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let verifier = Verifier::event_secrets(["super-secret-value"]).unwrap();
+        let text = format!("{verifier:?}");
+        assert!(!text.contains("super-secret-value"), "{text}");
+        assert!(text.contains("tolerance"));
+    }
+
+    #[test]
+    fn uses_injected_clock_and_tolerance() {
+        let signer = SigningKeys::Event(vec![HmacSecret::from_utf8("s").unwrap()]);
+        let at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let request = signer.sign(&Outgoing::new("e1", BODY), at).unwrap();
+        let clock = ManualClock::at_unix(1_700_000_000);
+        let verifier = Verifier::event_secrets(["s"])
+            .unwrap()
+            .clock(clock.clone())
+            .tolerance(Duration::from_secs(10));
+        assert!(verifier.verify(&headers(&request), BODY).is_ok());
+        clock.advance(Duration::from_secs(11));
+        assert_eq!(
+            verifier
+                .verify(&headers(&request), BODY)
+                .unwrap_err()
+                .code(),
+            "timestamp_out_of_window"
+        );
+        assert_eq!(verifier.replay_horizon(), Some(Duration::from_secs(20)));
+
+        let lax = verifier.dangerous().skip_timestamp_check();
+        clock.advance(Duration::from_secs(10 * 365 * 86_400));
+        assert!(lax.verify(&headers(&request), BODY).is_ok());
+        assert_eq!(lax.get_tolerance(), None);
+        assert_eq!(lax.replay_horizon(), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! The Redis dedup store against a `redis-server` this test starts on a free port.
+
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Fixture, Recorder, event_body, recording_handler, to_http};
+use tower::{Layer as _, ServiceExt as _};
+use webhook_receiver::WebhookLayer;
+use webhook_receiver::dedup::{Begin, Claim, DedupStore, RedisStore};
+use webhook_testkit::RedisServer;
+
+const LEASE: Duration = Duration::from_secs(30);
+const TTL: Duration = Duration::from_secs(600);
+
+async fn start() -> (RedisServer, RedisStore) {
+    let server = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    (server, store)
+}
+
+async fn claim(store: &RedisStore, key: &str, lease: Duration) -> Claim {
+    match store.begin(key, lease).await.unwrap() {
+        Begin::New(claim) => claim,
+        other => panic!("expected New for {key}, got {other:?}"),
+    }
+}
+
+async fn raw_get(server: &RedisServer, key: &str) -> Option<String> {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap()
+}
+
+async fn raw_pttl(server: &RedisServer, key: &str) -> i64 {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn claim_complete_release() {
+    let (server, store) = start().await;
+    let first = claim(&store, "k", LEASE).await;
+    assert_eq!(store.begin("k", LEASE).await.unwrap(), Begin::InProgress);
+    let pending = raw_get(&server, "webhook-receiver:dedup:k").await.unwrap();
+    assert_eq!(pending, first.token());
+    assert!(raw_pttl(&server, "webhook-receiver:dedup:k").await <= 30_000);
+
+    store.release("k", &first).await.unwrap();
+    assert_eq!(raw_get(&server, "webhook-receiver:dedup:k").await, None);
+    let second = claim(&store, "k", LEASE).await;
+    assert_ne!(first, second);
+    // A stale claim cannot release the current holder.
+    store.release("k", &first).await.unwrap();
+    assert_eq!(store.begin("k", LEASE).await.unwrap(), Begin::InProgress);
+
+    store.complete("k", &second, TTL).await.unwrap();
+    assert_eq!(store.begin("k", LEASE).await.unwrap(), Begin::Done);
+    assert_eq!(
+        raw_get(&server, "webhook-receiver:dedup:k")
+            .await
+            .as_deref(),
+        Some("done")
+    );
+    let ttl = raw_pttl(&server, "webhook-receiver:dedup:k").await;
+    assert!((590_000..=600_000).contains(&ttl), "{ttl}");
+    // Releasing a done key changes nothing.
+    store.release("k", &second).await.unwrap();
+    assert_eq!(store.begin("k", LEASE).await.unwrap(), Begin::Done);
+}
+
+#[tokio::test]
+async fn leases_and_ttls_expire_in_redis() {
+    let (_server, store) = start().await;
+    let _abandoned = claim(&store, "lease", Duration::from_millis(50)).await;
+    let done = claim(&store, "ttl", LEASE).await;
+    store
+        .complete("ttl", &done, Duration::from_millis(50))
+        .await
+        .unwrap();
+    // Bounded polling: both keys must come back as new within the deadline.
+    for key in ["lease", "ttl"] {
+        let deadline = tokio::time::Instant::now() + common::IO_DEADLINE;
+        loop {
+            if let Begin::New(_) = store.begin(key, LEASE).await.unwrap() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{key} never expired"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn prefixes_separate_endpoints() {
+    let (server, store) = start().await;
+    let other = store.clone().prefix("endpoint-b:");
+    let _a = claim(&store, "same", LEASE).await;
+    let _b = claim(&other, "same", LEASE).await;
+    assert!(raw_get(&server, "endpoint-b:same").await.is_some());
+    assert!(
+        raw_get(&server, "webhook-receiver:dedup:same")
+            .await
+            .is_some()
+    );
+    assert!(format!("{other:?}").contains("endpoint-b:"));
+}
+
+#[tokio::test]
+async fn exactly_one_concurrent_claim_wins() {
+    let (_server, store) = start().await;
+    let store = Arc::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let store = Arc::clone(&store);
+        tasks.spawn(
+            async move { matches!(store.begin("race", LEASE).await.unwrap(), Begin::New(_)) },
+        );
+    }
+    let mut wins = 0;
+    while let Some(won) = tasks.join_next().await {
+        wins += usize::from(won.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
+/// Redis going away turns into 503 (the sender retries), within the store's timeout.
+#[tokio::test]
+async fn an_unreachable_redis_is_a_503() {
+    let (mut server, store) = start().await;
+    let store = store.timeout(Duration::from_millis(500));
+    let fixture = Fixture::event();
+    let recorder = Recorder::new();
+    let service = WebhookLayer::new(fixture.verifier.clone())
+        .dedup_store(store)
+        .layer(recording_handler(Arc::clone(&recorder)));
+    let ok = service
+        .clone()
+        .oneshot(to_http(&fixture.signed("", &event_body("before"))))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+
+    tokio::task::spawn_blocking(move || {
+        server.kill();
+        server
+    })
+    .await
+    .unwrap();
+    let response = tokio::time::timeout(
+        common::IO_DEADLINE,
+        service.oneshot(to_http(&fixture.signed("", &event_body("after")))),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(response.status(), 503);
+    let (_, text) = common::body_text(response).await;
+    assert!(text.contains("dedup_unavailable"), "{text}");
+    assert_eq!(recorder.calls(), 1);
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_fails() {
+    let port = webhook_testkit::free_port().unwrap();
+    let error = RedisStore::connect(&format!("redis://127.0.0.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert!(error.is_unavailable());
+    assert!(
+        RedisStore::connect("not a url")
+            .await
+            .unwrap_err()
+            .is_unavailable()
+    );
+}
