@@ -189,6 +189,7 @@ pub mod dedup;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod middleware;
+pub mod observer;
 pub mod quick_ack;
 pub mod telemetry;
 
@@ -199,6 +200,7 @@ mod verifier;
 
 pub use body::{BoxError, ResponseBody};
 pub use middleware::{Webhook, WebhookLayer};
+pub use observer::Observation;
 pub use quick_ack::{AckQueue, QuickAck};
 pub use rejection::Rejection;
 pub use verified::VerifiedWebhook;

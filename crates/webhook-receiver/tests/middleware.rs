@@ -692,3 +692,54 @@ fn metrics_count_accepted_rejected_duplicates_and_latency() {
     // Verified: good, its duplicate, the forgery and the failing one (not the GET).
     assert_eq!(verify_samples, 4);
 }
+
+#[tokio::test]
+async fn the_observer_sees_duplicates_and_rejections_but_not_handled_requests() {
+    use std::sync::Mutex;
+    use webhook_receiver::Observation;
+
+    let event = Fixture::event();
+    let recorder = Recorder::new();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&seen);
+    let service = WebhookLayer::new(event.verifier.clone())
+        .observe(move |observation| {
+            let line = match observation {
+                Observation::Duplicate(webhook) => format!("duplicate {}", webhook.dedup_key()),
+                Observation::Rejected(rejection) => format!("rejected {}", rejection.code()),
+                _ => "other".to_owned(),
+            };
+            log.lock().unwrap().push(line);
+        })
+        .layer(recording_handler(Arc::clone(&recorder)));
+    let good = event.signed("", &event_body("k-observed"));
+    let forged = good.clone().replace("X-Webhook-Signature", "00".repeat(32));
+
+    assert_eq!(
+        service
+            .clone()
+            .oneshot(to_http(&good))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        service
+            .clone()
+            .oneshot(to_http(&good))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        service.oneshot(to_http(&forged)).await.unwrap().status(),
+        401
+    );
+    assert_eq!(recorder.calls(), 1);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["duplicate k-observed", "rejected no_matching_signature"]
+    );
+}

@@ -8,6 +8,7 @@ use tower::Layer;
 use super::Webhook;
 use crate::Verifier;
 use crate::dedup::{DEFAULT_CAPACITY, DedupStore, MemoryStore};
+use crate::observer::{Observation, Observer};
 
 /// How long a handled delivery's key is remembered unless configured otherwise: 1 hour.
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(3600);
@@ -29,6 +30,7 @@ pub(super) struct Config {
     pub(super) store: Arc<dyn DedupStore>,
     pub(super) dedup_ttl: Duration,
     pub(super) lease: Duration,
+    pub(super) observer: Option<Observer>,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl WebhookLayer {
                 store: Arc::new(store),
                 dedup_ttl: DEFAULT_DEDUP_TTL,
                 lease: DEFAULT_PROCESSING_LEASE,
+                observer: None,
             }),
         }
     }
@@ -84,6 +87,13 @@ impl WebhookLayer {
         self.with(|config| config.lease = lease)
     }
 
+    /// Calls `observer` for every request answered without the handler: duplicates and
+    /// rejections (see [`Observation`]). It runs on the request's task: keep it quick.
+    #[must_use]
+    pub fn observe(self, observer: impl Fn(Observation<'_>) + Send + Sync + 'static) -> Self {
+        self.with(|config| config.observer = Some(Observer::new(observer)))
+    }
+
     /// The verifier in use.
     #[must_use]
     pub fn verifier(&self) -> &Verifier {
@@ -98,6 +108,7 @@ impl WebhookLayer {
                 store: Arc::clone(&shared.store),
                 dedup_ttl: shared.dedup_ttl,
                 lease: shared.lease,
+                observer: shared.observer.clone(),
             },
         };
         change(&mut config);

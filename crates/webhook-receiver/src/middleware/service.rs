@@ -16,6 +16,7 @@ use super::ResponseFuture;
 use super::layer::Config;
 use crate::body::BoxError;
 use crate::dedup::{Begin, Claim, DedupStore};
+use crate::observer::Observation;
 use crate::{Rejection, ResponseBody, VerifiedWebhook, telemetry};
 
 /// The webhook middleware around a handler service `S`; made by
@@ -79,7 +80,7 @@ where
     let (parts, body) = request.into_parts();
     let webhook = match verify(&config, &parts.method, &parts.headers, body).await {
         Ok(verified) => verified,
-        Err(rejection) => return Ok(reject(&rejection)),
+        Err(rejection) => return Ok(reject(&config, &rejection)),
     };
 
     let key = webhook.dedup_key().to_owned();
@@ -88,9 +89,12 @@ where
         Ok(Begin::Done) => {
             metrics::counter!(telemetry::DUPLICATES).increment(1);
             tracing::debug!(dedup_key = %key, "duplicate webhook acknowledged");
+            if let Some(observer) = &config.observer {
+                observer.notify(Observation::Duplicate(&webhook));
+            }
             return Ok(json_response(StatusCode::OK, r#"{"status":"duplicate"}"#));
         }
-        Ok(Begin::InProgress) => return Ok(reject(&Rejection::InProgress)),
+        Ok(Begin::InProgress) => return Ok(reject(&config, &Rejection::InProgress)),
         Err(error) => {
             tracing::warn!(%error, "dedup store failed to claim a key");
             let rejection = if error.is_full() {
@@ -98,7 +102,7 @@ where
             } else {
                 Rejection::DedupUnavailable
             };
-            return Ok(reject(&rejection));
+            return Ok(reject(&config, &rejection));
         }
     };
     let guard = ClaimGuard {
@@ -188,8 +192,11 @@ fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, Rejection> {
     Ok(largest)
 }
 
-fn reject<B>(rejection: &Rejection) -> Response<ResponseBody<B>> {
+fn reject<B>(config: &Config, rejection: &Rejection) -> Response<ResponseBody<B>> {
     telemetry::rejected(rejection);
+    if let Some(observer) = &config.observer {
+        observer.notify(Observation::Rejected(rejection));
+    }
     rejection.to_response().map(ResponseBody::full)
 }
 
