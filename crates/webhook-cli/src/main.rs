@@ -14,6 +14,7 @@
 
 mod keygen;
 mod keys;
+mod listen;
 mod sign;
 mod verify;
 
@@ -37,6 +38,8 @@ enum Command {
     Sign(sign::Args),
     /// Check a captured request (headers file + body file) offline and say why it fails.
     Verify(verify::Args),
+    /// Receive webhooks: verify, dedup and print each delivery as a JSON line.
+    Listen(listen::Args),
 }
 
 /// A failure to report: the message, and whether it was the input's fault (exit 2) or
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Listen(args) => listen::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,164 @@
+//! `webhook listen`: serve the receiver middleware and print each delivery as a JSON line.
+//!
+//! stdout gets one line per accepted delivery (duplicates included, with
+//! `"duplicate": true`): `style`, `dedup_key`, `duplicate`, `type` (event and standard
+//! styles) or `domain`, and `event`, the decoded event (for the domain style, the
+//! decoded resource). Rejected requests get the receiver's status and one line on
+//! stderr with the status and reason. Ctrl-C or SIGTERM stops the server after the
+//! requests in progress are answered.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use serde_json::{Value, json};
+use tower::Layer as _;
+use webhook_core::{Style, VerifiedMessage};
+use webhook_receiver::{Observation, VerifiedWebhook, Verifier, WebhookLayer};
+
+use crate::Failure;
+use crate::keys::{parse_style, trusted_keys};
+
+/// Serve the receiver middleware and print each delivery as a JSON line.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on, HOST:PORT (port 0 picks a free one; the address is printed
+    /// on stderr).
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: SocketAddr,
+    /// Wire style: event, domain or standard.
+    #[arg(long, value_parser = parse_style)]
+    style: Style,
+    /// Secret to verify with (repeatable). Event style: the secret text; standard: `whsec_…`.
+    #[arg(long = "secret", value_name = "S")]
+    secrets: Vec<String>,
+    /// Public key (repeatable). Domain style: base64 SPKI (`webhook keygen`); standard: `whpk_…`.
+    #[arg(long = "public-key", value_name = "K")]
+    public_keys: Vec<String>,
+    /// Accepted distance between the signed timestamp and now, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    tolerance: u64,
+    /// Largest accepted body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = webhook_receiver::DEFAULT_MAX_BODY_SIZE)]
+    max_body: usize,
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    let keys = trusted_keys(args.style, &args.secrets, &args.public_keys)?;
+    let verifier = Verifier::new(keys)
+        .tolerance(Duration::from_secs(args.tolerance))
+        .max_body_size(args.max_body);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::failed)?;
+    runtime.block_on(serve(args.addr, verifier))
+}
+
+async fn serve(addr: SocketAddr, verifier: Verifier) -> Result<(), Failure> {
+    let layer = WebhookLayer::new(verifier).observe(|observation| match observation {
+        Observation::Duplicate(webhook) => println!("{}", delivery_line(webhook, true)),
+        Observation::Rejected(rejection) => eprintln!(
+            "rejected: {} {} ({})",
+            rejection.status().as_u16(),
+            rejection.code(),
+            rejection.message()
+        ),
+        _ => {}
+    });
+    let service = layer.layer(tower::service_fn(accept));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::failed(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr().map_err(Failure::failed)?;
+    eprintln!("listening on http://{local}/ (Ctrl-C to stop)");
+
+    let graceful = GracefulShutdown::new();
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    eprintln!("accept failed: {error}");
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = TowerToHyperService::new(service.clone());
+        let connection = auto::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    eprintln!("stopping: answering requests in progress");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => eprintln!("some connections did not finish in 10 s"),
+    }
+    Ok(())
+}
+
+/// The handler: every delivery that reaches it is verified and new.
+async fn accept(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(webhook) = request.extensions().get::<VerifiedWebhook>() {
+        println!("{}", delivery_line(webhook, false));
+    }
+    Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
+}
+
+/// One stdout line for a verified delivery.
+fn delivery_line(webhook: &VerifiedWebhook, duplicate: bool) -> Value {
+    let mut line = json!({
+        "style": webhook.style().as_str(),
+        "dedup_key": webhook.dedup_key(),
+        "duplicate": duplicate,
+    });
+    let (kind_field, event) = match webhook.message() {
+        VerifiedMessage::Domain { envelope, .. } => (
+            "domain",
+            envelope
+                .payload_bytes()
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or(Value::Null),
+        ),
+        _ => ("type", webhook.json::<Value>().unwrap_or(Value::Null)),
+    };
+    line[kind_field] = Value::from(webhook.kind());
+    line["event"] = event;
+    line
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut terminate) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            return;
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
