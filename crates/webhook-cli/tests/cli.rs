@@ -86,12 +86,17 @@ impl Listener {
             let mut sink = String::new();
             let _ = stderr.read_to_string(&mut sink);
         });
+        // Lines arrive through a channel so that waiting for one is bounded in time.
+        let (sender, lines) = std::sync::mpsc::channel();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        Self {
-            child,
-            port,
-            stdout,
-        }
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, port, lines }
     }
 
     fn post(&self, headers: &[(String, String)], body: &[u8]) -> u16 {
