@@ -1,0 +1,268 @@
+//! One attempt: sign afresh, send, classify, record, and decide what comes next.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument as _;
+use webhook_core::domain::Domain;
+use webhook_core::scheme::StandardSigningKey;
+use webhook_core::{Outgoing, SigningKeys, Style};
+
+use crate::delivery::{AttemptErrorKind, AttemptRecord, AttemptResult, duration_millis, to_millis};
+use crate::endpoint::{Endpoint, Endpoints};
+use crate::outcome::{Outcome, OutcomeStatus};
+use crate::retry::{Verdict, parse_retry_after};
+use crate::sender::{Shared, lock};
+use crate::store::{Claimed, Finish};
+
+/// Runs one attempt of a claimed delivery and records its result.
+pub(super) async fn run(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+    let id = claimed.record.id;
+    let lease = claimed.record.lease;
+    lock(&shared.in_flight).insert(id, lease);
+    let span = tracing::info_span!(
+        "webhook.attempt",
+        delivery.id = %id,
+        endpoint.id = %claimed.record.endpoint,
+        event.id = %claimed.record.event,
+        attempt = claimed.record.attempts.len() + 1,
+    );
+    attempt(&shared, claimed).instrument(span).await;
+    lock(&shared.in_flight).remove(&id);
+    drop(permit);
+    shared.wake.notify_one();
+}
+
+async fn attempt(shared: &Shared, claimed: Claimed) {
+    let record = &claimed.record;
+    let Some(endpoint) = shared.endpoint(record.endpoint) else {
+        // Should not happen: the store only hands out deliveries of known endpoints.
+        tracing::warn!("delivery for an unknown endpoint; releasing it");
+        let at_ms = shared.now_ms().saturating_add(60_000);
+        finish(shared, &claimed, Finish::Release { at_ms }).await;
+        return;
+    };
+    let started = shared.now();
+    let at_ms = to_millis(started);
+    let number = u32::try_from(record.attempts.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(1);
+    let clock = Instant::now();
+    let result = match build_request(shared, &endpoint, &claimed, started) {
+        Ok(request) => shared.client.send(request, endpoint.timeout).await,
+        Err(message) => Err(crate::http::SendError {
+            kind: AttemptErrorKind::Request,
+            message,
+        }),
+    };
+    let latency = clock.elapsed();
+    metrics::histogram!(crate::metrics::ATTEMPT_LATENCY).record(latency.as_secs_f64());
+
+    let (verdict, retry_after, result) = match result {
+        Ok(response) => {
+            let retry_after = Verdict::honours_retry_after(response.status)
+                .then(|| {
+                    response
+                        .retry_after
+                        .as_deref()
+                        .and_then(|value| parse_retry_after(value, shared.now()))
+                })
+                .flatten();
+            (
+                Verdict::of_status(response.status),
+                retry_after,
+                AttemptResult::Response {
+                    status: response.status,
+                    body: response.body,
+                },
+            )
+        }
+        Err(error) => {
+            let verdict = match error.kind {
+                AttemptErrorKind::Forbidden | AttemptErrorKind::Request => Verdict::Fail,
+                _ => Verdict::Retry,
+            };
+            (
+                verdict,
+                None,
+                AttemptResult::Error {
+                    kind: error.kind,
+                    message: error.message,
+                },
+            )
+        }
+    };
+    let attempt = AttemptRecord {
+        number,
+        at_ms,
+        latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+        result,
+    };
+    let now_ms = shared.now_ms();
+    let end = match verdict {
+        Verdict::Delivered => Finish::Delivered(attempt),
+        Verdict::Fail | Verdict::FailAndDisable => Finish::Failed(attempt),
+        Verdict::Retry => {
+            let made = record.round_attempts.saturating_add(1);
+            match endpoint.spec.retry.next_delay(made, retry_after) {
+                Some(delay) => {
+                    metrics::histogram!(crate::metrics::RETRY_DELAY).record(delay.as_secs_f64());
+                    Finish::Retry {
+                        attempt,
+                        at_ms: now_ms.saturating_add(duration_millis(delay)),
+                    }
+                }
+                None => Finish::Failed(attempt),
+            }
+        }
+    };
+    let label = match &end {
+        Finish::Delivered(_) => "delivered",
+        Finish::Retry { .. } => "retry",
+        _ => "failed",
+    };
+    metrics::counter!(crate::metrics::ATTEMPTS, "result" => label).increment(1);
+    tracing::debug!(
+        result = label,
+        latency_ms = latency.as_millis(),
+        "attempt finished"
+    );
+
+    if lock(&shared.breakers).record(endpoint.spec.id, verdict == Verdict::Retry, now_ms) {
+        metrics::counter!(crate::metrics::BREAKER_OPENED).increment(1);
+        tracing::warn!(endpoint.id = %endpoint.spec.id, "circuit breaker opened; endpoint paused");
+    }
+    if verdict == Verdict::FailAndDisable {
+        tracing::warn!(endpoint.id = %endpoint.spec.id, "410 Gone: disabling the endpoint");
+        let endpoints = Endpoints { shared };
+        if let Err(error) = endpoints
+            .set_enabled(endpoint.spec.id, false, Some("410 Gone".into()))
+            .await
+        {
+            tracing::warn!(%error, "disabling the endpoint failed");
+        }
+    }
+    finish(shared, &claimed, end).await;
+}
+
+/// Records the result; announces final outcomes.
+async fn finish(shared: &Shared, claimed: &Claimed, finish: Finish) {
+    let record = &claimed.record;
+    let outcome = match &finish {
+        Finish::Delivered(attempt) => Some((OutcomeStatus::Delivered, attempt.status())),
+        Finish::Failed(attempt) => Some((OutcomeStatus::Failed, attempt.status())),
+        _ => None,
+    };
+    let attempts = u32::try_from(record.attempts.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(u32::from(outcome.is_some()));
+    match shared.store.finish(record.id, record.lease, finish).await {
+        Ok(()) => {
+            if let Some((status, last_status)) = outcome {
+                let name = match status {
+                    OutcomeStatus::Delivered => crate::metrics::DELIVERED,
+                    OutcomeStatus::Failed => crate::metrics::FAILED,
+                };
+                metrics::counter!(name).increment(1);
+                let _ = shared.outcomes.send(Outcome {
+                    delivery: record.id,
+                    event: record.event,
+                    endpoint: record.endpoint,
+                    organization: record.organization.clone(),
+                    status,
+                    attempts,
+                    last_status,
+                });
+            }
+        }
+        Err(error) if error.is_lease_lost() => {
+            tracing::warn!("lease lost before the result was recorded; another worker has it");
+        }
+        Err(error) => {
+            // The lease runs out and the delivery is attempted again: at-least-once.
+            tracing::warn!(%error, "recording the attempt failed");
+        }
+    }
+}
+
+/// Signs the payload for this attempt, at `at`, and builds the request.
+fn build_request(
+    shared: &Shared,
+    endpoint: &Endpoint,
+    claimed: &Claimed,
+    at: time::OffsetDateTime,
+) -> Result<Request<Full<Bytes>>, String> {
+    let now_ms = to_millis(at);
+    let keys = signing_keys(shared, endpoint, now_ms)?;
+    let event_id = claimed.record.event.to_string();
+    let domain = claimed.payload.domain.as_deref().map(Domain::from);
+    let mut outgoing = Outgoing::new(&event_id, &claimed.payload.content);
+    if let Some(domain) = &domain {
+        outgoing = outgoing.with_domain(domain);
+    }
+    let signed = keys
+        .sign(&outgoing, at)
+        .map_err(|e| format!("signing failed: {e}"))?;
+    let mut request = Request::post(endpoint.uri.clone())
+        .body(Full::new(Bytes::from(signed.body)))
+        .map_err(|e| format!("request does not build: {e}"))?;
+    let headers = request.headers_mut();
+    headers.extend(endpoint.headers.clone());
+    headers.insert(http::header::USER_AGENT, crate::http::user_agent());
+    for (name, value) in signed.headers {
+        headers.insert(name, value);
+    }
+    Ok(request)
+}
+
+/// The keys that sign now: the endpoint's active secrets (or, for event style without
+/// its own, its organization's).
+fn signing_keys(shared: &Shared, endpoint: &Endpoint, now_ms: i64) -> Result<SigningKeys, String> {
+    Ok(match endpoint.spec.style {
+        Style::Event => {
+            let mut secrets: Vec<_> = endpoint
+                .keys
+                .active(now_ms)
+                .filter_map(|s| s.as_hmac().cloned())
+                .collect();
+            if secrets.is_empty() {
+                if let Some(org) = shared.organization(&endpoint.spec.organization) {
+                    secrets = org
+                        .secrets
+                        .active(now_ms)
+                        .filter_map(|s| s.as_hmac().cloned())
+                        .collect();
+                }
+            }
+            if secrets.is_empty() {
+                return Err("no active secret for this endpoint or its organization".into());
+            }
+            SigningKeys::Event(secrets)
+        }
+        Style::Domain => {
+            // One signature per request: the oldest active key (the old key during an
+            // overlap, the new one after it).
+            let key = endpoint
+                .keys
+                .active(now_ms)
+                .find_map(|s| s.as_ecdsa().cloned())
+                .ok_or("no active ECDSA key for this endpoint")?;
+            SigningKeys::Domain(Box::new(key))
+        }
+        Style::Standard => {
+            let keys: Vec<StandardSigningKey> = endpoint
+                .keys
+                .active(now_ms)
+                .filter_map(crate::secret::Secret::as_standard)
+                .collect();
+            if keys.is_empty() {
+                return Err("no active key for this endpoint".into());
+            }
+            SigningKeys::Standard(keys)
+        }
+    })
+}

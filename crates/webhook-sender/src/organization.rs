@@ -1,0 +1,151 @@
+//! Organizations (tenants) and their webhook secrets. In event style an organization's
+//! secret signs for all of its endpoints, unless an endpoint has its own (seed 000).
+//!
+//! ```no_run
+//! # async fn demo(sender: webhook_sender::Sender) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use webhook_core::keys::HmacSecret;
+//!
+//! sender.organizations().set_secret("org-1", HmacSecret::from_utf8("first")?).await?;
+//! // Both secrets sign for a day; receivers that know either one accept.
+//! sender.organizations()
+//!     .rotate_secret("org-1", HmacSecret::from_utf8("second")?, Duration::from_secs(86_400))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use webhook_core::keys::HmacSecret;
+
+use crate::delivery::duration_millis;
+use crate::error::Error;
+use crate::ids::OrganizationId;
+use crate::secret::{KeyRing, StoredKey};
+use crate::sender::Shared;
+use crate::store::StoredOrganization;
+
+/// A live organization.
+pub(crate) struct Organization {
+    pub(crate) id: OrganizationId,
+    pub(crate) secrets: KeyRing,
+}
+
+impl fmt::Debug for Organization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Organization")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct OrganizationSpec {
+    secrets: Vec<StoredKey>,
+}
+
+impl Organization {
+    pub(crate) fn to_stored(&self) -> Result<StoredOrganization, Error> {
+        let spec = OrganizationSpec {
+            secrets: self.secrets.to_stored(),
+        };
+        Ok(StoredOrganization {
+            id: self.id.clone(),
+            data: serde_json::to_vec(&spec)
+                .map_err(|e| Error::config(format!("organization does not serialize: {e}")))?,
+        })
+    }
+
+    pub(crate) fn from_stored(stored: &StoredOrganization) -> Result<Self, Error> {
+        let spec: OrganizationSpec = serde_json::from_slice(&stored.data)
+            .map_err(|e| Error::config(format!("stored organization {}: {e}", stored.id)))?;
+        Ok(Self {
+            id: stored.id.clone(),
+            secrets: KeyRing::from_stored(&spec.secrets)
+                .map_err(|e| Error::config(format!("stored secret: {e}")))?,
+        })
+    }
+}
+
+/// Manages organizations' webhook secrets. Obtained from
+/// [`Sender::organizations`](crate::Sender::organizations).
+#[derive(Debug, Clone, Copy)]
+pub struct Organizations<'a> {
+    pub(crate) shared: &'a Shared,
+}
+
+impl Organizations<'_> {
+    /// Sets the organization's webhook secret, replacing any others at once.
+    ///
+    /// # Errors
+    /// [`Error::is_invalid`] for a bad organization id, [`Error::is_store`] when it could
+    /// not be saved.
+    pub async fn set_secret(
+        &self,
+        organization: impl Into<OrganizationId>,
+        secret: HmacSecret,
+    ) -> Result<(), Error> {
+        let id = organization.into();
+        self.change(id, |ring, _| *ring = KeyRing::new(vec![secret.into()]))
+            .await
+    }
+
+    /// Rotates the organization's webhook secret: `new` signs from now on, and the current
+    /// secret keeps signing beside it for `overlap`.
+    ///
+    /// # Errors
+    /// As [`Organizations::set_secret`].
+    pub async fn rotate_secret(
+        &self,
+        organization: impl Into<OrganizationId>,
+        new: HmacSecret,
+        overlap: Duration,
+    ) -> Result<(), Error> {
+        let id = organization.into();
+        self.change(id, |ring, now_ms| {
+            ring.rotate(
+                new.into(),
+                now_ms,
+                now_ms.saturating_add(duration_millis(overlap)),
+            );
+        })
+        .await
+    }
+
+    /// Whether the organization has a webhook secret.
+    #[must_use]
+    pub fn has_secret(&self, organization: &OrganizationId) -> bool {
+        self.shared
+            .organization(organization)
+            .is_some_and(|org| !org.secrets.is_empty())
+    }
+
+    async fn change(
+        &self,
+        id: OrganizationId,
+        change: impl FnOnce(&mut KeyRing, i64),
+    ) -> Result<(), Error> {
+        if !id.is_valid() {
+            return Err(Error::config(
+                "organization id must be 1 to 256 bytes without control characters",
+            ));
+        }
+        self.shared.check_open()?;
+        let _guard = self.shared.config_write.lock().await;
+        let mut secrets = self
+            .shared
+            .organization(&id)
+            .map(|org| org.secrets.clone())
+            .unwrap_or_default();
+        change(&mut secrets, self.shared.now_ms());
+        let organization = Organization { id, secrets };
+        self.shared
+            .store
+            .put_organization(organization.to_stored()?)
+            .await?;
+        self.shared.put_organization(organization);
+        Ok(())
+    }
+}

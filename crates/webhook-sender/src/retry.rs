@@ -1,0 +1,367 @@
+//! Retry policies and response classification (SPEC §4).
+//!
+//! A [`RetryPolicy`] says how long to wait before each attempt and when to give up;
+//! [`Verdict::of_status`] says what an HTTP status means for the delivery; and
+//! [`parse_retry_after`] reads a `Retry-After` header.
+//!
+//! ```
+//! use std::time::Duration;
+//! use webhook_sender::RetryPolicy;
+//!
+//! let seed = RetryPolicy::domain_default();
+//! assert_eq!(seed.delay_before(1), Some(Duration::ZERO));
+//! assert_eq!(seed.delay_before(2), Some(Duration::from_secs(60)));
+//! assert_eq!(seed.delay_before(10), Some(Duration::from_secs(5400)));
+//! assert_eq!(seed.delay_before(11), None); // failed after 10 attempts
+//!
+//! let backoff = RetryPolicy::event_default();
+//! let third = backoff.delay_before(3).unwrap();
+//! assert!(third <= Duration::from_secs(10)); // full jitter: anywhere in [0, 5 s * 2]
+//! ```
+
+use std::time::Duration;
+
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+/// The seed 001 schedule: delays in seconds before attempts 1..10.
+const SEED_001_SCHEDULE: [u64; 10] = [0, 60, 120, 180, 320, 480, 840, 1500, 2820, 5400];
+
+/// How long to wait before each attempt, and how many attempts to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RetryPolicy {
+    /// A fixed schedule: `delays[i]` is the wait before attempt `i + 1` (the first is
+    /// counted from publishing). The delivery fails after `delays.len()` attempts.
+    Schedule {
+        /// Waits before attempts 1..n.
+        delays: Vec<Duration>,
+    },
+    /// Exponential backoff with full jitter: the first attempt goes at once; before attempt
+    /// `k ≥ 2` the wait is uniform in `[0, min(max_delay, base × 2^(k−2))]`.
+    Exponential {
+        /// The cap of the wait before the second attempt.
+        base: Duration,
+        /// No wait is longer than this.
+        max_delay: Duration,
+        /// The delivery fails after this many attempts.
+        max_attempts: u32,
+    },
+}
+
+impl RetryPolicy {
+    /// The domain-style default (seed 001): 0, 60, 120, 180, 320, 480, 840, 1500, 2820 and
+    /// 5400 s before attempts 1 to 10, about 3 h 16 min in all, then failed.
+    #[must_use]
+    pub fn domain_default() -> Self {
+        Self::Schedule {
+            delays: SEED_001_SCHEDULE
+                .iter()
+                .copied()
+                .map(Duration::from_secs)
+                .collect(),
+        }
+    }
+
+    /// The event-style and Standard Webhooks default: exponential backoff with full jitter,
+    /// base 5 s, waits capped at 1 h, 30 attempts. The longest possible span is about
+    /// 20.4 h (5 s + 10 s + … + 2560 s, then 19 waits of at most 1 h); with full jitter the
+    /// expected span is about half that. Like Standard Webhooks' example schedule, it keeps
+    /// trying for most of a day.
+    #[must_use]
+    pub fn event_default() -> Self {
+        Self::Exponential {
+            base: Duration::from_secs(5),
+            max_delay: Duration::from_secs(3600),
+            max_attempts: 30,
+        }
+    }
+
+    /// A schedule from its delays.
+    #[must_use]
+    pub fn schedule(delays: impl IntoIterator<Item = Duration>) -> Self {
+        Self::Schedule {
+            delays: delays.into_iter().collect(),
+        }
+    }
+
+    /// The wait before attempt `attempt` (1-based), or `None` when no such attempt is made.
+    /// Exponential waits are drawn at random (full jitter).
+    #[must_use]
+    pub fn delay_before(&self, attempt: u32) -> Option<Duration> {
+        self.delay_with(attempt, |cap| {
+            let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
+            Duration::from_nanos(rand::rng().random_range(0..=nanos))
+        })
+    }
+
+    /// As [`RetryPolicy::delay_before`], with the jitter drawn by `jitter(cap)`.
+    fn delay_with(
+        &self,
+        attempt: u32,
+        jitter: impl FnOnce(Duration) -> Duration,
+    ) -> Option<Duration> {
+        if attempt == 0 {
+            return None;
+        }
+        match self {
+            Self::Schedule { delays } => delays.get(usize::try_from(attempt - 1).ok()?).copied(),
+            Self::Exponential {
+                base,
+                max_delay,
+                max_attempts,
+            } => {
+                if attempt > *max_attempts {
+                    return None;
+                }
+                if attempt == 1 {
+                    return Some(Duration::ZERO);
+                }
+                let factor = 1u32.checked_shl(attempt - 2).unwrap_or(u32::MAX);
+                let cap = base.saturating_mul(factor).min(*max_delay);
+                Some(jitter(cap).min(cap))
+            }
+        }
+    }
+
+    /// How many attempts are made at most.
+    #[must_use]
+    pub fn max_attempts(&self) -> u32 {
+        match self {
+            Self::Schedule { delays } => u32::try_from(delays.len()).unwrap_or(u32::MAX),
+            Self::Exponential { max_attempts, .. } => *max_attempts,
+        }
+    }
+
+    /// The longest wait the policy can ask for; `Retry-After` is capped by it.
+    #[must_use]
+    pub fn longest_delay(&self) -> Duration {
+        match self {
+            Self::Schedule { delays } => delays.iter().copied().max().unwrap_or_default(),
+            Self::Exponential { max_delay, .. } => *max_delay,
+        }
+    }
+
+    /// Checks the policy makes at least one attempt.
+    pub(crate) fn is_valid(&self) -> bool {
+        match self {
+            Self::Schedule { delays } => !delays.is_empty(),
+            Self::Exponential { max_attempts, .. } => *max_attempts > 0,
+        }
+    }
+
+    /// The wait before the attempt after `attempts_made`, honouring a `Retry-After` hint
+    /// (never sooner than the hint, capped by [`RetryPolicy::longest_delay`]); `None` when the
+    /// delivery has had all its attempts.
+    #[must_use]
+    pub fn next_delay(
+        &self,
+        attempts_made: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        let delay = self.delay_before(attempts_made.saturating_add(1))?;
+        let hinted = retry_after.map_or(Duration::ZERO, |hint| hint.min(self.longest_delay()));
+        Some(delay.max(hinted))
+    }
+}
+
+/// What a response means for the delivery (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: delivered.
+    Delivered,
+    /// 408, 429, 5xx, and every transport failure: try again.
+    Retry,
+    /// Any other status (including 3xx, since redirects are not followed): failed at once.
+    Fail,
+    /// 410 Gone: failed at once, and the endpoint is disabled.
+    FailAndDisable,
+}
+
+impl Verdict {
+    /// The verdict for an HTTP status code.
+    #[must_use]
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => Self::Delivered,
+            410 => Self::FailAndDisable,
+            408 | 429 | 500..=599 => Self::Retry,
+            _ => Self::Fail,
+        }
+    }
+
+    /// Whether `Retry-After` is honoured for this status (429 and 503).
+    #[must_use]
+    pub fn honours_retry_after(status: u16) -> bool {
+        matches!(status, 429 | 503)
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP date (IMF-fixdate, as RFC 9110 asks; the
+/// obsolete forms are accepted where RFC 2822 parsing covers them). A date in the past means
+/// no wait. `None` for anything else.
+#[must_use]
+pub fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = OffsetDateTime::parse(value, &Rfc2822).ok()?;
+    let wait = at - now;
+    Some(if wait.is_negative() {
+        Duration::ZERO
+    } else {
+        wait.unsigned_abs()
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_001_schedule_is_exact() {
+        let policy = RetryPolicy::domain_default();
+        let delays: Vec<u64> = (1..=10)
+            .map(|n| policy.delay_before(n).unwrap().as_secs())
+            .collect();
+        assert_eq!(delays, SEED_001_SCHEDULE);
+        assert_eq!(policy.delay_before(11), None);
+        assert_eq!(policy.delay_before(0), None);
+        assert_eq!(policy.max_attempts(), 10);
+        assert_eq!(policy.longest_delay(), Duration::from_secs(5400));
+        // After attempt n failed, the next wait is the schedule's entry n+1.
+        assert_eq!(policy.next_delay(1, None), Some(Duration::from_secs(60)));
+        assert_eq!(policy.next_delay(9, None), Some(Duration::from_secs(5400)));
+        assert_eq!(policy.next_delay(10, None), None);
+    }
+
+    #[test]
+    fn exponential_bounds_and_full_jitter() {
+        let policy = RetryPolicy::event_default();
+        let caps: Vec<Duration> = (1..=31)
+            .map(|n| policy.delay_with(n, |cap| cap).unwrap_or(Duration::MAX))
+            .collect();
+        assert_eq!(caps[0], Duration::ZERO);
+        assert_eq!(caps[1], Duration::from_secs(5));
+        assert_eq!(caps[2], Duration::from_secs(10));
+        assert_eq!(caps[10], Duration::from_secs(2560));
+        assert_eq!(caps[11], Duration::from_secs(3600));
+        assert_eq!(caps[29], Duration::from_secs(3600));
+        assert_eq!(caps[30], Duration::MAX, "no 31st attempt");
+        let worst: Duration = caps[..30].iter().sum();
+        assert_eq!(worst.as_secs(), 5115 + 19 * 3600);
+        assert_eq!(
+            policy.delay_with(5, |_| Duration::ZERO),
+            Some(Duration::ZERO)
+        );
+        for _ in 0..200 {
+            let d = policy.delay_before(4).unwrap();
+            assert!(d <= Duration::from_secs(20));
+        }
+        // Huge attempt numbers neither overflow nor exceed the cap.
+        let long = RetryPolicy::Exponential {
+            base: Duration::from_secs(5),
+            max_delay: Duration::from_secs(60),
+            max_attempts: u32::MAX,
+        };
+        assert_eq!(
+            long.delay_with(200, |cap| cap),
+            Some(Duration::from_secs(60))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jittered_waits_spread_over_the_interval() {
+        // The policy only computes waits; sleeping them on a paused clock shows they are
+        // honoured without real time passing.
+        let policy = RetryPolicy::Exponential {
+            base: Duration::from_secs(8),
+            max_delay: Duration::from_secs(8),
+            max_attempts: 3,
+        };
+        let start = tokio::time::Instant::now();
+        let mut low = 0;
+        for _ in 0..100 {
+            let wait = policy.delay_before(2).unwrap();
+            assert!(wait <= Duration::from_secs(8));
+            if wait < Duration::from_secs(4) {
+                low += 1;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        assert!((10..=90).contains(&low), "jitter is not uniform-ish: {low}");
+        assert!(start.elapsed() <= Duration::from_secs(800));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_but_capped() {
+        let policy = RetryPolicy::schedule([
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        ]);
+        assert_eq!(
+            policy.next_delay(1, Some(Duration::from_secs(5))),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            policy.next_delay(1, Some(Duration::from_secs(3600))),
+            Some(Duration::from_secs(10)),
+            "capped by the longest delay"
+        );
+        assert_eq!(
+            policy.next_delay(2, Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(10)),
+            "never sooner than the policy"
+        );
+        assert_eq!(policy.next_delay(3, Some(Duration::from_secs(1))), None);
+    }
+
+    #[test]
+    fn classification_follows_spec_section_4() {
+        for status in [200, 201, 202, 204, 299] {
+            assert_eq!(Verdict::of_status(status), Verdict::Delivered, "{status}");
+        }
+        for status in [408, 429, 500, 502, 503, 504, 599] {
+            assert_eq!(Verdict::of_status(status), Verdict::Retry, "{status}");
+        }
+        for status in [
+            100, 301, 302, 307, 308, 400, 401, 403, 404, 409, 413, 422, 451,
+        ] {
+            assert_eq!(Verdict::of_status(status), Verdict::Fail, "{status}");
+        }
+        assert_eq!(Verdict::of_status(410), Verdict::FailAndDisable);
+        assert!(Verdict::honours_retry_after(429));
+        assert!(Verdict::honours_retry_after(503));
+        assert!(!Verdict::honours_retry_after(500));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = OffsetDateTime::from_unix_timestamp(1_445_412_480).unwrap(); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:29:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for bad in ["", "-1", "1.5", "soon", "Wed, 21 Oct 2015"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
+}
