@@ -101,7 +101,14 @@ impl RedisServer {
         command
             .arg("--port")
             .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--protected-mode", "yes"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--daemonize", "no", "--loglevel", "warning"]);
@@ -148,12 +155,15 @@ pub fn redis_server_binary() -> PathBuf {
     let fixed = ["/usr/bin/redis-server", "/usr/sbin/redis-server"]
         .into_iter()
         .map(PathBuf::from);
-    on_path.chain(fixed).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "redis-server is required by this test and is not installed: \
+    on_path
+        .chain(fixed)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "redis-server is required by this test and is not installed: \
              run `cargo xtask test` (it installs it) or `apt-get install -y redis-server`"
-        )
-    })
+            )
+        })
 }
 
 /// A loopback port that was free a moment ago.
@@ -161,5 +171,7 @@ pub fn redis_server_binary() -> PathBuf {
 /// # Errors
 /// When no port can be bound.
 pub fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
