@@ -15,6 +15,7 @@
 mod keygen;
 mod keys;
 mod listen;
+mod send;
 mod sign;
 mod verify;
 
@@ -40,6 +41,8 @@ enum Command {
     Verify(verify::Args),
     /// Receive webhooks: verify, dedup and print each delivery as a JSON line.
     Listen(listen::Args),
+    /// Deliver one event through the real sender with its retry policy.
+    Send(send::Args),
 }
 
 /// A failure to report: the message, and whether it was the input's fault (exit 2) or
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Listen(args) => listen::run(&args),
+        Command::Send(args) => send::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

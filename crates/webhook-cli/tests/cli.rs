@@ -305,7 +305,7 @@ fn verify_explains_why_a_capture_fails() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["keygen", "sign", "verify", "listen"] {
+    for sub in ["keygen", "sign", "verify", "listen", "send"] {
         let output = webhook(&[sub, "--help"], b"");
         assert!(output.status.success(), "{sub}");
         assert!(
@@ -313,4 +313,148 @@ fn every_subcommand_has_help() {
             "{sub}"
         );
     }
+}
+
+/// A receiver on 127.0.0.1 that answers the given statuses in turn (the last one repeats).
+/// Returns its port and a counter of requests served.
+fn flaky_receiver(
+    statuses: &'static [u16],
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&served);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(50) {
+            let Ok(mut stream) = stream else { continue };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            // Read the head, then the body by Content-Length.
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            let body_start = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                data.extend_from_slice(&buf[..n]);
+                if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(body_start) = body_start else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&data[..body_start]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            while data.len() < body_start + length {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buf[..n]);
+            }
+            let i = count.fetch_add(1, Ordering::SeqCst);
+            let status = statuses[i.min(statuses.len() - 1)];
+            let response =
+                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (port, served)
+}
+
+fn json_lines(output: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn send_delivers_to_a_flaky_receiver_after_retries() {
+    let (port, served) = flaky_receiver(&[503, 500, 200]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("wallet.json");
+    std::fs::write(&data, br#"{"id":"w-9","owner":"jane@example.com"}"#).unwrap();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let output = webhook(
+        &[
+            "send",
+            "--url",
+            &url,
+            "--style",
+            "event",
+            "--secret",
+            "s",
+            "--type",
+            "wallet.created",
+            "--data",
+            data.to_str().unwrap(),
+            "--schedule",
+            "0,1,1",
+            "--allow-private",
+        ],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output.stdout);
+    let statuses: Vec<_> = lines.iter().filter_map(|l| l["status"].as_u64()).collect();
+    assert_eq!(statuses, [503, 500, 200]);
+    assert_eq!(lines.last().unwrap()["result"], "delivered");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[test]
+fn send_fails_for_good_and_refuses_loopback_without_the_flag() {
+    let (port, served) = flaky_receiver(&[500]);
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let resource = br#"{"id":"tx-1","status":"FAILED","createdAt":"2025-05-08T14:25:00Z","updatedAt":"2025-05-08T14:30:00Z"}"#;
+    let (private, _) = keygen();
+    let args = [
+        "send",
+        "--url",
+        &url,
+        "--style",
+        "domain",
+        "--private-key",
+        &private,
+        "--domain",
+        "TRANSACTION",
+        "--data",
+        "-",
+        "--max-attempts",
+        "1",
+        "--allow-private",
+    ];
+    let output = webhook(&args, resource);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        json_lines(&output.stdout).last().unwrap()["result"],
+        "failed"
+    );
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let refused = webhook(&args[..args.len() - 1], resource);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("forbidden"));
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "nothing sent to a refused address"
+    );
 }

@@ -1,0 +1,286 @@
+//! `webhook send`: deliver one event through the real sender, with its retry policy.
+//!
+//! `--data` is the entity: the event's `data` (event and standard styles) or the domain
+//! resource. The sender wraps it into the event or the envelope itself, applying
+//! redaction and the idempotency key. stdout gets one JSON line per attempt and a final
+//! line with the result; the exit code is 0 when delivered, 1 when the delivery failed
+//! for good.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use webhook_core::domain::Domain;
+use webhook_core::event::EventType;
+use webhook_core::{SigningKeys, Style};
+use webhook_sender::store::MemoryStore;
+use webhook_sender::{
+    AllowList, AttemptRecord, AttemptResult, DeliveryStatus, EndpointConfig, Publish, RetryPolicy,
+    Secret, Sender,
+};
+
+use crate::Failure;
+use crate::keys::{parse_style, signing_keys};
+
+/// Deliver one event through the real sender, printing each attempt.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The endpoint URL to deliver to.
+    #[arg(long)]
+    url: String,
+    /// Wire style: event, domain or standard.
+    #[arg(long, value_parser = parse_style)]
+    style: Style,
+    /// Secret to sign with (repeatable: all sign, as during a rotation). Event style: the
+    /// secret text; standard: `whsec_…` (v1) or `whsk_…` (v1a).
+    #[arg(long = "secret", value_name = "S")]
+    secrets: Vec<String>,
+    /// Domain style: base64 PKCS#8 private key (as printed by `webhook keygen`).
+    #[arg(long, value_name = "K")]
+    private_key: Option<String>,
+    /// Event type (event and standard styles), e.g. `transaction.confirmed`.
+    #[arg(long = "type", value_name = "T", conflicts_with = "domain")]
+    event_type: Option<String>,
+    /// Domain (domain style): TRANSACTION, WALLET or APPROVAL.
+    #[arg(long, value_name = "D")]
+    domain: Option<String>,
+    /// The entity as JSON: a file, or `-` for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    data: String,
+    /// Organization id. Default is `cli`.
+    #[arg(long, value_name = "ORG", default_value = "cli")]
+    org: String,
+    /// Delays in seconds before each attempt, e.g. `0,5,30` (replaces the style's default
+    /// policy: seed 001's schedule for domain, exponential backoff otherwise).
+    #[arg(long, value_name = "SECS,…", conflicts_with = "max_attempts")]
+    schedule: Option<String>,
+    /// Keep the style's default policy but stop after this many attempts.
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<u32>,
+    /// Per-attempt timeout in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    timeout: u64,
+    /// Allow loopback and private targets (local testing only; refused by default).
+    #[arg(long)]
+    allow_private: bool,
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    let keys = signing_keys(args.style, &args.secrets, args.private_key.as_deref())?;
+    let data = read_data(&args.data)?;
+    let policy = retry_policy(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::failed)?;
+    runtime.block_on(send(args, keys, data, policy))
+}
+
+fn read_data(source: &str) -> Result<Value, Failure> {
+    let mut text = Vec::new();
+    let read = if source == "-" {
+        std::io::stdin().read_to_end(&mut text).map(drop)
+    } else {
+        std::fs::read(source).map(|bytes| text = bytes)
+    };
+    read.map_err(|e| Failure::usage(format!("cannot read --data {source}: {e}")))?;
+    serde_json::from_slice(&text).map_err(|e| Failure::usage(format!("--data is not JSON: {e}")))
+}
+
+fn retry_policy(args: &Args) -> Result<RetryPolicy, Failure> {
+    let default = match args.style {
+        Style::Domain => RetryPolicy::domain_default(),
+        Style::Event | Style::Standard => RetryPolicy::event_default(),
+    };
+    if let Some(schedule) = &args.schedule {
+        let delays = schedule
+            .split(',')
+            .map(|part| part.trim().parse::<u64>().map(Duration::from_secs))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Failure::usage("--schedule takes whole seconds, e.g. 0,5,30"))?;
+        if delays.is_empty() {
+            return Err(Failure::usage("--schedule needs at least one delay"));
+        }
+        return Ok(RetryPolicy::schedule(delays));
+    }
+    Ok(match (args.max_attempts, default) {
+        (Some(0), _) => return Err(Failure::usage("--max-attempts must be at least 1")),
+        (Some(n), RetryPolicy::Schedule { delays }) => RetryPolicy::schedule(
+            delays
+                .into_iter()
+                .take(usize::try_from(n).unwrap_or(usize::MAX)),
+        ),
+        (
+            Some(n),
+            RetryPolicy::Exponential {
+                base, max_delay, ..
+            },
+        ) => RetryPolicy::Exponential {
+            base,
+            max_delay,
+            max_attempts: n,
+        },
+        (None, default) => default,
+    })
+}
+
+/// The endpoint for this delivery, and the secrets that sign beside the first.
+fn endpoint(args: &Args, keys: SigningKeys) -> Result<(EndpointConfig, Vec<Secret>), Failure> {
+    if args.domain.is_some() && args.style != Style::Domain {
+        return Err(Failure::usage("--domain applies to --style domain only"));
+    }
+    let url = args.url.clone();
+    let org = args.org.clone();
+    let event_type = || {
+        args.event_type
+            .as_deref()
+            .map(EventType::from)
+            .ok_or_else(|| Failure::usage(format!("--style {} needs --type", args.style)))
+    };
+    let (config, rest) = match keys {
+        SigningKeys::Event(secrets) => {
+            let mut secrets = secrets.into_iter().map(Secret::from);
+            let first = secrets
+                .next()
+                .ok_or_else(|| Failure::usage("--secret is required"))?;
+            (
+                EndpointConfig::event(org, url, [event_type()?]).secret(first),
+                secrets.collect(),
+            )
+        }
+        SigningKeys::Domain(key) => {
+            let domain = args
+                .domain
+                .as_deref()
+                .map(Domain::from)
+                .ok_or_else(|| Failure::usage("--style domain needs --domain"))?;
+            (EndpointConfig::domain(org, url, *key, [domain]), Vec::new())
+        }
+        SigningKeys::Standard(keys) => {
+            let mut keys = keys.into_iter().map(Secret::from);
+            let first = keys
+                .next()
+                .ok_or_else(|| Failure::usage("--secret is required"))?;
+            (
+                EndpointConfig::standard(org, url, first, [event_type()?]),
+                keys.collect(),
+            )
+        }
+    };
+    Ok((config, rest))
+}
+
+async fn send(
+    args: &Args,
+    keys: SigningKeys,
+    data: Value,
+    policy: RetryPolicy,
+) -> Result<(), Failure> {
+    let (config, extra_secrets) = endpoint(args, keys)?;
+    let config = config
+        .retry(policy)
+        .timeout(Duration::from_secs(args.timeout));
+    let allow = if args.allow_private {
+        AllowList::loopback()
+    } else {
+        AllowList::none()
+    };
+    let sender = Sender::builder()
+        .store(MemoryStore::new())
+        .allow_private_networks(allow)
+        .build()
+        .await
+        .map_err(Failure::failed)?;
+    let result = deliver(args, &sender, config, extra_secrets, data).await;
+    let _ = sender.shutdown().await;
+    result
+}
+
+async fn deliver(
+    args: &Args,
+    sender: &Sender,
+    config: EndpointConfig,
+    extra_secrets: Vec<Secret>,
+    data: Value,
+) -> Result<(), Failure> {
+    let endpoint = sender
+        .endpoints()
+        .create(config)
+        .await
+        .map_err(Failure::usage)?;
+    for secret in extra_secrets {
+        // Every given secret signs, as during a rotation.
+        sender
+            .endpoints()
+            .rotate_secret(endpoint, secret, Duration::from_secs(86_400))
+            .await
+            .map_err(Failure::usage)?;
+    }
+    let publish = match &args.domain {
+        Some(domain) => Publish::domain(args.org.clone(), Domain::from(domain.as_str()), data),
+        None => {
+            let entity = data
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| "cli-entity".to_owned(), str::to_owned);
+            let event_type = EventType::from(args.event_type.as_deref().unwrap_or_default());
+            Publish::event(args.org.clone(), event_type, entity, data)
+        }
+    };
+    let receipt = sender.publish(publish).await.map_err(Failure::usage)?;
+    let Some(&delivery_id) = receipt.deliveries.first() else {
+        return Err(Failure::failed("no delivery was queued"));
+    };
+
+    let mut printed = 0;
+    let mut poll = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        poll.tick().await;
+        let Some(delivery) = sender
+            .delivery(delivery_id)
+            .await
+            .map_err(Failure::failed)?
+        else {
+            return Err(Failure::failed("the delivery disappeared from the store"));
+        };
+        for attempt in delivery.attempts.iter().skip(printed) {
+            println!("{}", attempt_line(attempt));
+        }
+        printed = delivery.attempts.len();
+        let result = match delivery.status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Pending | DeliveryStatus::InFlight => continue,
+        };
+        println!(
+            "{}",
+            json!({
+                "result": result,
+                "attempts": delivery.attempts.len(),
+                "event_id": receipt.event_id.to_string(),
+                "idempotency_key": receipt.idempotency_key,
+                "delivery_id": delivery_id.to_string(),
+            })
+        );
+        return if delivery.status == DeliveryStatus::Delivered {
+            Ok(())
+        } else {
+            Err(Failure::failed(format!(
+                "delivery failed after {} attempts",
+                delivery.attempts.len()
+            )))
+        };
+    }
+}
+
+fn attempt_line(attempt: &AttemptRecord) -> Value {
+    let mut line = json!({ "attempt": attempt.number, "latency_ms": attempt.latency_ms });
+    match &attempt.result {
+        AttemptResult::Response { status, .. } => line["status"] = json!(status),
+        AttemptResult::Error { kind, message } => {
+            line["error"] = json!(kind.as_str());
+            line["message"] = json!(message);
+        }
+    }
+    line
+}
