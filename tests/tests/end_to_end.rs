@@ -1,0 +1,228 @@
+//! The sender and the receiver together, once per wire style: publish → durable store →
+//! signed HTTP attempt → receiver middleware (window, signature, dedup) → handler.
+
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tower::Layer as _;
+use webhook_core::domain::{Domain, Resource};
+use webhook_core::event::EventType;
+use webhook_core::keys::{EcdsaSigningKey, Ed25519SigningKey, HmacSecret};
+use webhook_core::scheme::StandardSigningKey;
+use webhook_core::{SigningKeys, Style, VerifiedMessage};
+use webhook_receiver::{VerifiedWebhook, Verifier, WebhookLayer};
+use webhook_sender::store::RedbStore;
+use webhook_sender::{AllowList, EndpointConfig, Publish, RetryPolicy, Sender};
+
+/// A receiver on 127.0.0.1 whose handler forwards every verified webhook to a channel.
+async fn receiver(verifier: Verifier) -> (SocketAddr, mpsc::UnboundedReceiver<VerifiedWebhook>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handler = tower::service_fn(move |request: Request<Full<Bytes>>| {
+        let tx = tx.clone();
+        async move {
+            let webhook = request
+                .extensions()
+                .get::<VerifiedWebhook>()
+                .cloned()
+                .unwrap();
+            tx.send(webhook).unwrap();
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }
+    });
+    let service = WebhookLayer::new(verifier).layer(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(
+                auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned(),
+            );
+        }
+    });
+    (addr, rx)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<VerifiedWebhook>) -> VerifiedWebhook {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery within 10 s")
+        .unwrap()
+}
+
+/// An endpoint signing with `keys`, with a short retry schedule.
+fn endpoint(url: String, keys: &SigningKeys) -> EndpointConfig {
+    let types = [EventType::CustomerCreated, EventType::WalletCreated];
+    let config = match keys {
+        SigningKeys::Event(secrets) => {
+            EndpointConfig::event("org-e2e", url, types).secret(secrets[0].clone())
+        }
+        SigningKeys::Domain(key) => {
+            EndpointConfig::domain("org-e2e", url, (**key).clone(), [Domain::Wallet])
+        }
+        SigningKeys::Standard(keys) => {
+            EndpointConfig::standard("org-e2e", url, keys[0].clone(), types)
+        }
+    };
+    config.retry(RetryPolicy::schedule([
+        Duration::ZERO,
+        Duration::from_millis(50),
+    ]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_style_delivers_verified_typed_events_exactly_once() {
+    let cases = [
+        SigningKeys::Event(vec![HmacSecret::from_utf8("org-secret").unwrap()]),
+        SigningKeys::Domain(Box::new(EcdsaSigningKey::generate().unwrap().0)),
+        SigningKeys::Standard(vec![StandardSigningKey::Symmetric(
+            HmacSecret::generate().unwrap(),
+        )]),
+        SigningKeys::Standard(vec![StandardSigningKey::Asymmetric(
+            Ed25519SigningKey::generate().unwrap(),
+        )]),
+    ];
+    for keys in cases {
+        let style = keys.style();
+        let (addr, mut rx) = receiver(Verifier::new(keys.trusted_keys())).await;
+        let dir = tempfile::tempdir().unwrap();
+        let sender = Sender::builder()
+            .store(RedbStore::open(dir.path().join("e2e.redb")).unwrap())
+            .allow_private_networks(AllowList::loopback())
+            .build()
+            .await
+            .unwrap();
+        sender
+            .endpoints()
+            .create(endpoint(format!("http://{addr}/hook"), &keys))
+            .await
+            .unwrap();
+
+        let publish = || match style {
+            Style::Domain => Publish::domain(
+                "org-e2e",
+                Domain::Wallet,
+                json!({"id": "w-1", "status": "PROVISIONED", "createdAt": "2025-04-08T11:48:56Z",
+                       "updatedAt": "2025-04-08T11:48:57.900490Z", "ownerEmail": "jane.doe@example.com", "metadata": {"x": 1}}),
+            ),
+            _ => Publish::event(
+                "org-e2e",
+                EventType::CustomerCreated,
+                "cus-1",
+                json!({"id": "cus-1", "email": "jane.doe@example.com", "internalNotes": "vip"}),
+            ),
+        };
+        let receipt = sender.publish(publish()).await.unwrap();
+        assert_eq!(receipt.deliveries.len(), 1, "{style}");
+        let webhook = next(&mut rx).await;
+        assert_eq!(webhook.style(), style);
+        match webhook.message() {
+            VerifiedMessage::Event(event) => {
+                assert_eq!(event.event_type, EventType::CustomerCreated);
+                assert_eq!(event.idempotency_key, receipt.idempotency_key);
+                assert_eq!(
+                    event.data,
+                    json!({"id": "cus-1", "email": "j***@example.com"}),
+                    "redacted"
+                );
+            }
+            VerifiedMessage::Domain {
+                resource: Resource::Wallet(wallet),
+                ..
+            } => {
+                assert!(wallet.status.is_terminal());
+                assert_eq!(
+                    wallet.extra.get("ownerEmail"),
+                    Some(&json!("j***@example.com"))
+                );
+                assert!(!wallet.extra.contains_key("metadata"));
+                assert_eq!(webhook.dedup_key(), "w-1@2025-04-08T11:48:57.900490Z");
+            }
+            VerifiedMessage::Standard { id, payload } => {
+                assert_eq!(id, &receipt.event_id.to_string());
+                assert_eq!(payload["data"]["email"], "j***@example.com");
+            }
+            other => panic!("{style}: unexpected {other:?}"),
+        }
+
+        // The same event again within the window: the event style shares the idempotency
+        // key and the domain style the resource's id@updatedAt, so the receiver's dedup
+        // swallows it; Standard Webhooks uses a new webhook-id per event and delivers it.
+        let again = sender.publish(publish()).await.unwrap();
+        let outcome = wait_delivered(&sender, again.deliveries[0]).await;
+        assert!(outcome, "{style}: the second delivery still gets its 2xx");
+        if style == Style::Standard {
+            assert_ne!(next(&mut rx).await.dedup_key(), webhook.dedup_key());
+        } else {
+            assert_eq!(again.idempotency_key, receipt.idempotency_key);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(300), rx.recv())
+                    .await
+                    .is_err(),
+                "{style}: the handler must not see the duplicate"
+            );
+        }
+        sender.shutdown().await.unwrap();
+    }
+}
+
+async fn wait_delivered(sender: &Sender, id: webhook_sender::DeliveryId) -> bool {
+    for _ in 0..200 {
+        let delivery = sender.delivery(id).await.unwrap().unwrap();
+        if delivery.status.is_terminal() {
+            return delivery.status == webhook_sender::DeliveryStatus::Delivered;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_with_the_wrong_key_makes_the_sender_fail_the_delivery_at_once() {
+    let (addr, mut rx) =
+        receiver(Verifier::event_secrets(["the-customers-idea-of-the-secret"]).unwrap()).await;
+    let sender = Sender::builder()
+        .store(webhook_sender::store::MemoryStore::new())
+        .allow_private_networks(AllowList::loopback())
+        .build()
+        .await
+        .unwrap();
+    let keys = SigningKeys::Event(vec![HmacSecret::from_utf8("the-real-secret").unwrap()]);
+    sender
+        .endpoints()
+        .create(endpoint(format!("http://{addr}/hook"), &keys))
+        .await
+        .unwrap();
+    let receipt = sender
+        .publish(Publish::event(
+            "org-e2e",
+            EventType::WalletCreated,
+            "w-2",
+            json!({"id": "w-2"}),
+        ))
+        .await
+        .unwrap();
+    assert!(!wait_delivered(&sender, receipt.deliveries[0]).await);
+    let delivery = sender
+        .delivery(receipt.deliveries[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.attempts.len(), 1, "401 is not retried");
+    assert_eq!(delivery.attempts[0].status(), Some(401));
+    assert!(rx.try_recv().is_err());
+    sender.shutdown().await.unwrap();
+}
