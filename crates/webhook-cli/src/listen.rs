@@ -20,11 +20,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tower::Layer as _;
-use webhook_core::{Style, VerifiedMessage};
+use webhook_core::VerifiedMessage;
 use webhook_receiver::{Observation, VerifiedWebhook, Verifier, WebhookLayer};
 
 use crate::Failure;
-use crate::keys::{parse_style, trusted_keys};
+use crate::keys::TrustArgs;
 
 /// Serve the receiver middleware and print each delivery as a JSON line.
 #[derive(Debug, clap::Args)]
@@ -33,15 +33,8 @@ pub(crate) struct Args {
     /// on stderr).
     #[arg(long, value_name = "HOST:PORT")]
     addr: SocketAddr,
-    /// Wire style: event, domain or standard.
-    #[arg(long, value_parser = parse_style)]
-    style: Style,
-    /// Secret to verify with (repeatable). Event style: the secret text; standard: `whsec_…`.
-    #[arg(long = "secret", value_name = "S")]
-    secrets: Vec<String>,
-    /// Public key (repeatable). Domain style: base64 SPKI (`webhook keygen`); standard: `whpk_…`.
-    #[arg(long = "public-key", value_name = "K")]
-    public_keys: Vec<String>,
+    #[command(flatten)]
+    keys: TrustArgs,
     /// Accepted distance between the signed timestamp and now, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     tolerance: u64,
@@ -51,7 +44,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let keys = trusted_keys(args.style, &args.secrets, &args.public_keys)?;
+    let keys = args.keys.keys()?;
     let verifier = Verifier::new(keys)
         .tolerance(Duration::from_secs(args.tolerance))
         .max_body_size(args.max_body);

@@ -20,7 +20,7 @@ use webhook_sender::{
 };
 
 use crate::Failure;
-use crate::keys::{parse_style, signing_keys};
+use crate::keys::SigningArgs;
 
 /// Deliver one event through the real sender, printing each attempt.
 #[derive(Debug, clap::Args)]
@@ -28,16 +28,8 @@ pub(crate) struct Args {
     /// The endpoint URL to deliver to.
     #[arg(long)]
     url: String,
-    /// Wire style: event, domain or standard.
-    #[arg(long, value_parser = parse_style)]
-    style: Style,
-    /// Secret to sign with (repeatable: all sign, as during a rotation). Event style: the
-    /// secret text; standard: `whsec_…` (v1) or `whsk_…` (v1a).
-    #[arg(long = "secret", value_name = "S")]
-    secrets: Vec<String>,
-    /// Domain style: base64 PKCS#8 private key (as printed by `webhook keygen`).
-    #[arg(long, value_name = "K")]
-    private_key: Option<String>,
+    #[command(flatten)]
+    keys: SigningArgs,
     /// Event type (event and standard styles), e.g. `transaction.confirmed`.
     #[arg(long = "type", value_name = "T", conflicts_with = "domain")]
     event_type: Option<String>,
@@ -66,7 +58,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let keys = signing_keys(args.style, &args.secrets, args.private_key.as_deref())?;
+    let keys = args.keys.keys()?;
     let data = read_data(&args.data)?;
     let policy = retry_policy(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -88,7 +80,7 @@ fn read_data(source: &str) -> Result<Value, Failure> {
 }
 
 fn retry_policy(args: &Args) -> Result<RetryPolicy, Failure> {
-    let default = match args.style {
+    let default = match args.keys.style {
         Style::Domain => RetryPolicy::domain_default(),
         Style::Event | Style::Standard => RetryPolicy::event_default(),
     };
@@ -126,7 +118,7 @@ fn retry_policy(args: &Args) -> Result<RetryPolicy, Failure> {
 
 /// The endpoint for this delivery, and the secrets that sign beside the first.
 fn endpoint(args: &Args, keys: SigningKeys) -> Result<(EndpointConfig, Vec<Secret>), Failure> {
-    if args.domain.is_some() && args.style != Style::Domain {
+    if args.domain.is_some() && args.keys.style != Style::Domain {
         return Err(Failure::usage("--domain applies to --style domain only"));
     }
     let url = args.url.clone();
@@ -135,7 +127,7 @@ fn endpoint(args: &Args, keys: SigningKeys) -> Result<(EndpointConfig, Vec<Secre
         args.event_type
             .as_deref()
             .map(EventType::from)
-            .ok_or_else(|| Failure::usage(format!("--style {} needs --type", args.style)))
+            .ok_or_else(|| Failure::usage(format!("--style {} needs --type", args.keys.style)))
     };
     let (config, rest) = match keys {
         SigningKeys::Event(secrets) => {

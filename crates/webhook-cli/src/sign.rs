@@ -10,21 +10,13 @@ use webhook_core::domain::Domain;
 use webhook_core::{Outgoing, Style};
 
 use crate::Failure;
-use crate::keys::{parse_style, signing_keys};
+use crate::keys::SigningArgs;
 
 /// Sign a body read on stdin and print the headers to send.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Wire style: event, domain or standard.
-    #[arg(long, value_parser = parse_style)]
-    style: Style,
-    /// Secret to sign with (repeatable, for a rotation). Event style: the secret text;
-    /// standard: `whsec_…` (v1) or `whsk_…` (v1a).
-    #[arg(long = "secret", value_name = "S")]
-    secrets: Vec<String>,
-    /// Domain style: base64 PKCS#8 private key (as printed by `webhook keygen`).
-    #[arg(long, value_name = "K")]
-    private_key: Option<String>,
+    #[command(flatten)]
+    keys: SigningArgs,
     /// Domain of the resource (domain style): TRANSACTION, WALLET or APPROVAL.
     #[arg(long, value_name = "D")]
     domain: Option<String>,
@@ -37,7 +29,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let keys = signing_keys(args.style, &args.secrets, args.private_key.as_deref())?;
+    let keys = args.keys.keys()?;
     let mut body = Vec::new();
     std::io::stdin()
         .read_to_end(&mut body)
@@ -51,13 +43,13 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         .id
         .clone()
         .unwrap_or_else(|| format!("msg_{}", uuid::Uuid::now_v7().simple()));
-    let domain = match (args.style, &args.domain) {
+    let domain = match (args.keys.style, &args.domain) {
         (Style::Domain, Some(domain)) => Some(Domain::from(domain.as_str())),
         (Style::Domain, None) => return Err(Failure::usage("--style domain needs --domain")),
         (_, Some(_)) => return Err(Failure::usage("--domain applies to --style domain only")),
         (_, None) => None,
     };
-    if args.style == Style::Domain {
+    if args.keys.style == Style::Domain {
         serde_json::from_slice::<serde_json::Value>(&body)
             .map_err(|e| Failure::usage(format!("stdin is not the resource JSON: {e}")))?;
     }
@@ -70,7 +62,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         let value = value.to_str().map_err(Failure::failed)?;
         println!("{}: {value}", canonical_name(name.as_str()));
     }
-    if args.style == Style::Domain {
+    if args.keys.style == Style::Domain {
         println!();
         println!("{}", String::from_utf8_lossy(&request.body));
     }

@@ -7,23 +7,15 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use webhook_core::Style;
 
 use crate::Failure;
-use crate::keys::{parse_style, trusted_keys};
+use crate::keys::TrustArgs;
 
 /// Check a captured request (headers file + body file) offline and say why it fails.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Wire style: event, domain or standard.
-    #[arg(long, value_parser = parse_style)]
-    style: Style,
-    /// Secret to verify with (repeatable). Event style: the secret text; standard: `whsec_…`.
-    #[arg(long = "secret", value_name = "S")]
-    secrets: Vec<String>,
-    /// Public key (repeatable). Domain style: base64 SPKI; standard: `whpk_…`.
-    #[arg(long = "public-key", value_name = "K")]
-    public_keys: Vec<String>,
+    #[command(flatten)]
+    keys: TrustArgs,
     /// File with the request's headers, one `Name: value` per line.
     #[arg(long, value_name = "FILE")]
     headers: std::path::PathBuf,
@@ -39,7 +31,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let keys = trusted_keys(args.style, &args.secrets, &args.public_keys)?;
+    let keys = args.keys.keys()?;
     let header_text = std::fs::read_to_string(&args.headers)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", args.headers.display())))?;
     let headers = parse_headers(&header_text)?;
