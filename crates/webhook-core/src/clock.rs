@@ -30,6 +30,13 @@ pub trait Clock: Send + Sync + fmt::Debug {
     }
 }
 
+/// A shared clock is a clock (`Arc<dyn Clock>` included).
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> OffsetDateTime {
+        (**self).now()
+    }
+}
+
 /// The system's wall clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
