@@ -36,7 +36,7 @@
 //! | [`circuit`] | per-endpoint circuit breakers |
 //! | [`dispatch`] | the scheduler and the worker pool |
 //! | [`http`] | the hyper client, SSRF guard ([`AllowList`]), resolvers, TLS |
-//! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore), [`RedbStore`](store::RedbStore) |
+//! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore), [`RedbStore`](store::RedbStore), `RedisStore` (feature `redis`) |
 //! | [`delivery`] / [`outcome`] | delivery state with attempt history; delivered/failed outcomes |
 //! | [`metrics`] | metric names |
 //!
@@ -44,8 +44,8 @@
 //!
 //! | feature | default | enables |
 //! |---|---|---|
-//! | *(none yet)* | | the in-memory and redb stores, HTTP/1.1, HTTP/2, HTTPS are always built |
-//! | `redis` *(planned)* | no | a Redis store shared by several sender nodes (see [`store`]) |
+//! | *(none)* | | the in-memory and redb stores, HTTP/1.1, HTTP/2, HTTPS are always built |
+//! | `redis` | no | `store::RedisStore`: one queue in Redis shared by several sender nodes, connected through `webhook-redis` |
 //!
 //! # Design choices
 //!
@@ -61,10 +61,45 @@
 //!   claim *leases* a delivery by moving its due time to the lease's end, so a delivery
 //!   whose process died is simply due again after the lease. Both the memory and the redb
 //!   backend run the same in-memory index (`store::queue`); redb persists records and
-//!   rebuilds the index when it opens. The trait is shaped so that Redis can implement it
-//!   with sorted sets and Lua (or a stream, a consumer group and `XAUTOCLAIM`).
-//! - **The trait is open** (not sealed), because the Redis backend may live in its own
-//!   crate; its contract is written on each method.
+//!   rebuilds the index when it opens. The Redis backend keeps the same chains in Redis
+//!   (see below).
+//! - **The trait is open** (not sealed), so that backends can live in their own crates;
+//!   its contract is written on each method and checked by one test harness run against
+//!   every backend (memory, redb, Redis).
+//! - **Redis backend (feature `redis`): several nodes, one queue.** Every node runs the
+//!   same engine on one Redis and key prefix (`{prefix}sender:`). State changes are Lua
+//!   scripts (enqueue, claim, finish, redrive, window), each atomic, so nodes never race:
+//!   chains are lists; pending chain heads wait in a per-endpoint *scheduled* sorted set;
+//!   a claim walks endpoints by earliest due time (fairness and caps as above, caps
+//!   counted over all nodes, each node's breaker and rate-limit overrides applied to its
+//!   own claims), moves due heads into a `ready` stream and reads them at once into its
+//!   own consumer of the group `senders`, so a pending stream entry is a lease and
+//!   `XPENDING` shows who holds what; every lease gets a fresh token from a counter.
+//!   Finish acknowledges and deletes the entry, records the attempt, and re-schedules or
+//!   closes the delivery (the next of its chain becomes the head).
+//! - **Dead nodes.** Leases end by the engine's clock, like every due time (the trait's
+//!   `ClaimRequest::now_ms`), so the contract tests drive them with a manual clock; any
+//!   node's claim takes an expired lease over with `XCLAIM` and a new token, and the old
+//!   holder's finish fails with `is_lease_lost`. `XAUTOCLAIM` with a min-idle time of
+//!   twice the lease (at least a minute, by Redis's clock) is the safety net for a dead
+//!   node whose clock ran ahead. Node clocks should agree to well within a lease (NTP).
+//! - **Idempotency windows across nodes**: one script with `next_window_start`'s rule
+//!   (same start while `now - start < 60`, else now); keys expire after two windows.
+//! - **Configuration across nodes**: stored in Redis, read when a node's engine starts
+//!   (`Store::load`); the engine does not reload it, so endpoints and organizations must
+//!   be created (or changed) before the other nodes start, or those nodes restarted.
+//!   Meanwhile a node claims only deliveries of endpoints it knows, so one created
+//!   elsewhere is delivered by its creator instead of being held back by a node that
+//!   cannot send it. Caps and enabled flags are read from Redis at every claim.
+//! - **"Acknowledged" with Redis** means applied in Redis's memory; it survives a Redis
+//!   crash with `appendonly yes` and `appendfsync always` (tested by killing and
+//!   restarting `redis-server`). While Redis is unreachable, calls fail within the
+//!   connection's timeout: `publish` returns a store error, the scheduler backs off and
+//!   resumes after the reconnection, and attempts whose results could not be recorded are
+//!   made again after their lease (receivers deduplicate). Connection handling
+//!   (timeouts, reconnection, key prefix, error classes) is shared with the receiver's
+//!   Redis dedup store through the `webhook-redis` crate. Standalone Redis only: the
+//!   scripts name keys at run time, which Redis Cluster forbids.
 //! - **Ordering is best-effort, as seed 001 says.** Per endpoint, deliveries with the same
 //!   resource key (entity id or resource `id`) go out in publish order and never two at
 //!   once: the next one waits until the previous one is delivered or has failed for good.
@@ -106,7 +141,8 @@
 //! - **Retention**: delivered deliveries are pruned after 7 days (configurable); failed
 //!   ones are kept, with their payloads, until redriven.
 //! - **Secrets at rest**: endpoint and organization secrets are stored in the store in
-//!   plain form (base64); protect the file. They never appear in `Debug` or logs.
+//!   plain form (base64); protect the file (or the Redis database: password or ACL,
+//!   TLS). They never appear in `Debug` or logs.
 
 pub mod builder;
 pub mod circuit;

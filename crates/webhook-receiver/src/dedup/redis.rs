@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use webhook_redis::{KeyPrefix, RedisConfig, RedisConnection};
 
 use super::{Begin, Claim, DedupError, DedupFuture, DedupStore, millis};
 
@@ -65,75 +66,97 @@ return 0
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
-    prefix: String,
-    timeout: Duration,
+    redis: RedisConnection,
     begin: redis::Script,
     release: redis::Script,
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`) through a reconnecting
-    /// [`ConnectionManager`]: connection attempts and responses time out after 2 s, and a
-    /// lost connection is retried twice in the background before the next call tries
-    /// again (meanwhile calls fail fast, and the middleware answers 503).
+    /// Connects to `url` (`redis://host:port/db`) through the shared reconnecting
+    /// connection of `webhook-redis`: connection attempts and responses time out after
+    /// 2 s, and a lost connection is retried twice in the background before the next
+    /// call tries again (meanwhile calls fail fast, and the middleware answers 503).
+    /// Keys start with [`DEFAULT_PREFIX`].
     ///
     /// # Errors
     /// [`DedupError::unavailable`] when the URL is invalid or the server does not answer.
     pub async fn connect(url: &str) -> Result<Self, DedupError> {
-        let client = redis::Client::open(url).map_err(DedupError::unavailable)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(DEFAULT_TIMEOUT))
-            .set_response_timeout(Some(DEFAULT_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let connection = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(DedupError::unavailable)?;
-        Ok(Self::new(connection))
+        let config = RedisConfig::new(url)
+            .prefix(DEFAULT_PREFIX)
+            .connect_timeout(DEFAULT_TIMEOUT)
+            .response_timeout(DEFAULT_TIMEOUT);
+        let redis = config.connect().await.map_err(DedupError::unavailable)?;
+        Ok(Self::with_redis(redis))
     }
 
-    /// A store using an existing connection manager.
+    /// A store on a connection shared with the rest of the program (for instance the
+    /// sender's, when one process runs both): keys are `{prefix}dedup:{key}` under the
+    /// connection's prefix, and every call is bounded by the connection's timeout.
+    ///
+    /// ```no_run
+    /// use webhook_receiver::dedup::RedisStore;
+    /// use webhook_redis::RedisConfig;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let redis = RedisConfig::new("redis://127.0.0.1:6379/").prefix("prod:").connect().await?;
+    /// let store = RedisStore::from_connection(&redis); // keys "prod:dedup:…"
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn from_connection(redis: &RedisConnection) -> Self {
+        let keys = redis.keys().child("dedup:");
+        Self::with_redis(redis.clone().with_keys(keys))
+    }
+
+    /// A store using an existing connection manager; keys start with
+    /// [`DEFAULT_PREFIX`], calls are bounded by [`DEFAULT_TIMEOUT`].
     #[must_use]
     pub fn new(connection: ConnectionManager) -> Self {
-        Self {
+        Self::with_redis(RedisConnection::new(
             connection,
-            prefix: DEFAULT_PREFIX.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
+            KeyPrefix::new(DEFAULT_PREFIX),
+            DEFAULT_TIMEOUT,
+        ))
+    }
+
+    fn with_redis(redis: RedisConnection) -> Self {
+        Self {
+            redis,
             begin: redis::Script::new(BEGIN),
             release: redis::Script::new(RELEASE),
         }
     }
 
-    /// The prefix of every key. Default is `webhook-receiver:dedup:`; give each endpoint
-    /// its own prefix when several endpoints share one Redis database.
+    /// The prefix of every key. Default is `webhook-receiver:dedup:` (or the
+    /// connection's prefix followed by `dedup:`, see [`RedisStore::from_connection`]);
+    /// give each endpoint its own prefix when several endpoints share one Redis database.
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.redis = self.redis.with_keys(KeyPrefix::new(prefix));
         self
     }
 
     /// How long one call may take. Default is 2 s ([`DEFAULT_TIMEOUT`]).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.redis = self.redis.with_timeout(timeout);
         self
     }
 
     fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        self.redis.keys().key(key)
     }
 
     async fn bounded<T>(
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, DedupError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(DedupError::unavailable(error)),
-            Err(elapsed) => Err(DedupError::unavailable(elapsed)),
-        }
+        self.redis
+            .bounded(call)
+            .await
+            .map_err(DedupError::unavailable)
     }
 }
 
@@ -141,7 +164,7 @@ impl DedupStore for RedisStore {
     fn begin<'a>(&'a self, key: &'a str, lease: Duration) -> DedupFuture<'a, Begin> {
         Box::pin(async move {
             let token = format!("claim:{}", uuid::Uuid::new_v4().simple());
-            let mut connection = self.connection.clone();
+            let mut connection = self.redis.manager();
             let answer: String = self
                 .bounded(
                     self.begin
@@ -167,7 +190,7 @@ impl DedupStore for RedisStore {
     ) -> DedupFuture<'a, ()> {
         Box::pin(async move {
             // Whoever holds the key now, the delivery was handled: remember that.
-            let mut connection = self.connection.clone();
+            let mut connection = self.redis.manager();
             let mut command = redis::cmd("SET");
             command
                 .arg(self.key(key))
@@ -181,7 +204,7 @@ impl DedupStore for RedisStore {
 
     fn release<'a>(&'a self, key: &'a str, claim: &'a Claim) -> DedupFuture<'a, ()> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
+            let mut connection = self.redis.manager();
             let _deleted: i64 = self
                 .bounded(
                     self.release
@@ -199,8 +222,48 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The connection may carry a password in its configuration: leave it out.
         f.debug_struct("RedisStore")
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
+            .field("prefix", &self.redis.keys().as_str())
+            .field("timeout", &self.redis.timeout())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A store on a shared connection keeps its keys under that connection's prefix.
+    #[tokio::test]
+    async fn a_shared_connection_puts_keys_under_its_prefix() {
+        let server = tokio::task::spawn_blocking(webhook_testkit::RedisServer::start)
+            .await
+            .unwrap();
+        let redis = RedisConfig::new(server.url())
+            .prefix("env-a:")
+            .connect()
+            .await
+            .unwrap();
+        let store = RedisStore::from_connection(&redis);
+        let Begin::New(claim) = store.begin("k1", Duration::from_secs(30)).await.unwrap() else {
+            panic!("a fresh key is new");
+        };
+        store
+            .complete("k1", &claim, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut manager = redis.manager();
+        let raw: Option<String> = redis::cmd("GET")
+            .arg("env-a:dedup:k1")
+            .query_async(&mut manager)
+            .await
+            .unwrap();
+        assert_eq!(raw.as_deref(), Some(DONE));
+        let other = RedisStore::from_connection(&redis.clone().with_keys(KeyPrefix::new("env-b:")));
+        assert!(matches!(
+            other.begin("k1", Duration::from_secs(30)).await.unwrap(),
+            Begin::New(_)
+        ));
+        assert!(format!("{other:?}").contains("env-b:dedup:"));
     }
 }

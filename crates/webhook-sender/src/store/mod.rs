@@ -1,5 +1,6 @@
 //! Where deliveries wait: one trait, [`Store`], for the queue, delivery state, endpoint
-//! configuration and idempotency windows, with an in-memory and an embedded (redb) backend.
+//! configuration and idempotency windows, with an in-memory, an embedded (redb) and (with
+//! the `redis` feature) a Redis backend shared by several sender nodes.
 //!
 //! ```
 //! use webhook_sender::store::{MemoryStore, RedbStore};
@@ -26,14 +27,16 @@
 //! open circuit breakers and rate limits), so one endpoint's backlog of retries never holds
 //! back another endpoint's first attempts.
 //!
-//! A Redis backend maps onto the same contract: per-endpoint sorted sets of chain heads by
-//! due time (retries and leases alike), a sorted set of endpoints by earliest due time,
-//! chains as lists, and a Lua script for claim and finish; or a ready stream with a consumer
-//! group per node, where `XAUTOCLAIM` takes over the leases of dead nodes.
+//! The Redis backend (`RedisStore`, feature `redis`) keeps the same contract in Redis:
+//! chains as lists, scheduled heads and leases in per-endpoint sorted sets, leases as
+//! pending entries of a `ready` stream's consumer group (one consumer per node), and one
+//! Lua script each for enqueue, claim and finish, so that several nodes share the queue.
 
 mod memory;
 mod queue;
 mod redb;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -43,17 +46,23 @@ use std::time::Duration;
 
 pub use self::memory::MemoryStore;
 pub use self::redb::RedbStore;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 use crate::delivery::{AttemptRecord, Delivery};
 use crate::ids::{DeliveryId, EndpointId, OrganizationId};
+/// How to reach Redis (URL, key prefix, timeouts) and the connection made from it,
+/// re-exported from `webhook-redis` for [`RedisStore`].
+#[cfg(feature = "redis")]
+pub use webhook_redis::{RedisConfig, RedisConnection};
 
 /// The future every [`Store`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// The queue and delivery state behind a [`Sender`](crate::Sender).
 ///
-/// The trait is open so that backends can live in their own crates (the Redis backend is
-/// planned that way). Every method that changes state returns only once the change is as
-/// durable as the backend promises: for [`RedbStore`], written and fsynced.
+/// The trait is open so that backends can live in their own crates. Every method that
+/// changes state returns only once the change is as durable as the backend promises: for
+/// [`RedbStore`], written and fsynced; for the Redis store, acknowledged by Redis.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Everything configured: endpoints and organizations. Called once when a sender starts.
     fn load(&self) -> StoreFuture<'_, Snapshot>;
@@ -328,8 +337,7 @@ impl std::error::Error for StoreError {
     }
 }
 
-/// The [`Store`] contract, run against every backend (a future Redis backend joins the
-/// list).
+/// The [`Store`] contract, run against every backend.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod contract {
@@ -523,5 +531,15 @@ mod contract {
     async fn redb_store_keeps_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         contract(&RedbStore::open(dir.path().join("contract.redb")).unwrap()).await;
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn redis_store_keeps_the_contract() {
+        let server = tokio::task::spawn_blocking(webhook_testkit::RedisServer::start)
+            .await
+            .unwrap();
+        let config = webhook_redis::RedisConfig::new(server.url());
+        contract(&RedisStore::connect(&config).await.unwrap()).await;
     }
 }

@@ -1,0 +1,337 @@
+//! Several sender nodes on one Redis (a `redis-server` each test starts): they share the
+//! queue, the idempotency windows and the configuration; nothing is lost, each
+//! idempotency key reaches the receiver's handler once, per-resource order holds.
+
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod redis_support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use redis_support::{NoDedup, Receiver, SECRET, count_delivered, node, redis_config, redis_server};
+use serde_json::json;
+use webhook_core::event::EventType;
+use webhook_core::keys::HmacSecret;
+use webhook_receiver::dedup::{MemoryStore as DedupMemory, RedisStore as DedupRedis};
+use webhook_sender::store::RedisStore;
+use webhook_sender::{EndpointConfig, Publish, RetryPolicy, Sender};
+
+const EVENTS: usize = 10_000;
+
+async fn configure(sender: &Sender, url: String, cap: u32) -> webhook_sender::EndpointId {
+    sender
+        .organizations()
+        .set_secret("org", HmacSecret::from_utf8(SECRET).unwrap())
+        .await
+        .unwrap();
+    sender
+        .endpoints()
+        .create(
+            EndpointConfig::event("org", url, [EventType::TransactionConfirmed])
+                .max_concurrency(cap)
+                .timeout(Duration::from_secs(5))
+                .retry(RetryPolicy::schedule([
+                    Duration::ZERO,
+                    Duration::from_millis(50),
+                    Duration::from_millis(100),
+                    Duration::from_millis(200),
+                ])),
+        )
+        .await
+        .unwrap()
+}
+
+fn event(i: usize) -> Publish {
+    Publish::event(
+        "org",
+        EventType::TransactionConfirmed,
+        format!("tx-{i}"),
+        json!({"i": i}),
+    )
+}
+
+/// Two nodes on one Redis deliver 10,000 events, published through both: none is lost,
+/// and after the receiver's (Redis) dedup its handler sees each idempotency key once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_deliver_ten_thousand_events_each_key_once() {
+    let server = redis_server(false).await;
+    // The receiver deduplicates in the same Redis, under its own prefix.
+    let dedup =
+        DedupRedis::from_connection(&redis_config(&server, "receiver:").connect().await.unwrap());
+    let receiver = Receiver::start(dedup, |_| (StatusCode::OK, Duration::ZERO)).await;
+    let store = |name: &'static str| {
+        let config = redis_config(&server, "scale:");
+        async move { RedisStore::connect(&config).await.unwrap().consumer(name) }
+    };
+    let a = node(store("a").await, Duration::from_secs(30))
+        .workers(48)
+        .build()
+        .await
+        .unwrap();
+    configure(&a, receiver.url(), 48).await;
+    // B starts after the configuration exists, and loads it.
+    let b = node(store("b").await, Duration::from_secs(30))
+        .workers(48)
+        .build()
+        .await
+        .unwrap();
+    let (a_count, b_count) = (count_delivered(&a), count_delivered(&b));
+
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut publishers = tokio::task::JoinSet::new();
+    for task in 0..32 {
+        let sender = if task % 2 == 0 { a.clone() } else { b.clone() };
+        let next = Arc::clone(&next);
+        publishers.spawn(async move {
+            let mut keys = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= EVENTS {
+                    return keys;
+                }
+                let receipt = sender.publish(event(i)).await.unwrap();
+                assert_eq!(receipt.deliveries.len(), 1);
+                keys.push(receipt.idempotency_key);
+            }
+        });
+    }
+    let mut published = HashSet::new();
+    while let Some(keys) = publishers.join_next().await {
+        published.extend(keys.unwrap());
+    }
+    let publish_time = started.elapsed();
+    assert_eq!(published.len(), EVENTS, "distinct entities, distinct keys");
+
+    receiver.wait_for(EVENTS, Duration::from_secs(120)).await;
+    let elapsed = started.elapsed();
+    let per_key = receiver.per_key();
+    assert_eq!(per_key.len(), EVENTS);
+    assert!(per_key.values().all(|&n| n == 1), "a key was handled twice");
+    let seen: HashSet<String> = per_key.into_keys().collect();
+    assert_eq!(seen, published, "none lost");
+    common::eventually("both nodes' outcomes recorded", || {
+        let total = a_count.load(Ordering::SeqCst) + b_count.load(Ordering::SeqCst);
+        async move { total >= EVENTS }
+    })
+    .await;
+    let (by_a, by_b) = (
+        a_count.load(Ordering::SeqCst),
+        b_count.load(Ordering::SeqCst),
+    );
+    assert!(
+        by_a > 0 && by_b > 0,
+        "both nodes delivered: a {by_a}, b {by_b}"
+    );
+    println!(
+        "{EVENTS} events: published in {publish_time:?}, all handled after {elapsed:?}; \
+         node a delivered {by_a}, node b {by_b}; {} HTTP requests",
+        receiver.requests()
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// Per endpoint and resource, deliveries go out in publish order and never two at once,
+/// although two nodes deliver them and updates are published through both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_resource_order_holds_with_two_nodes() {
+    const RESOURCES: usize = 8;
+    const UPDATES: usize = 16;
+    let server = redis_server(false).await;
+    // Update 3 of every resource is refused once: its retry must keep its place. The
+    // updates of one resource share an idempotency key (one entity, one type, within a
+    // minute), so the receiver keeps no dedup state here: the handler sees every one.
+    let refused = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let answer_refused = Arc::clone(&refused);
+    let receiver = Receiver::start(NoDedup, move |data| {
+        let n = data["n"].as_u64().unwrap();
+        let r = data["r"].as_u64().unwrap();
+        let delay = Duration::from_millis(1 + (n * 7 + r * 3) % 6);
+        if n == 3 && answer_refused.lock().unwrap().insert(r) {
+            return (StatusCode::SERVICE_UNAVAILABLE, delay);
+        }
+        (StatusCode::OK, delay)
+    })
+    .await;
+    let store = || async {
+        RedisStore::connect(&redis_config(&server, "order:"))
+            .await
+            .unwrap()
+    };
+    let a = node(store().await, Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    configure(&a, receiver.url(), 6).await;
+    let b = node(store().await, Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let (a_count, b_count) = (count_delivered(&a), count_delivered(&b));
+
+    let mut publishers = tokio::task::JoinSet::new();
+    for r in 0..RESOURCES {
+        let (a, b) = (a.clone(), b.clone());
+        publishers.spawn(async move {
+            for n in 0..UPDATES {
+                // Alternate the publishing node; each publish returns once queued, so
+                // publish order is n's order.
+                let sender = if (n + r) % 2 == 0 { &a } else { &b };
+                let publish = Publish::event(
+                    "org",
+                    EventType::TransactionConfirmed,
+                    format!("res-{r}"),
+                    json!({"r": r, "n": n}),
+                );
+                sender.publish(publish).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = publishers.join_next().await {
+        done.unwrap();
+    }
+    receiver
+        .wait_for(RESOURCES * UPDATES, Duration::from_secs(60))
+        .await;
+
+    let mut by_resource: HashMap<u64, Vec<redis_support::Handled>> = HashMap::new();
+    for handled in receiver.handled() {
+        let r = handled.data["r"].as_u64().unwrap();
+        by_resource.entry(r).or_default().push(handled);
+    }
+    assert_eq!(by_resource.len(), RESOURCES);
+    for (r, handled) in &by_resource {
+        let order: Vec<u64> = handled
+            .iter()
+            .map(|h| h.data["n"].as_u64().unwrap())
+            .collect();
+        let expected: Vec<u64> = (0..UPDATES as u64).collect();
+        assert_eq!(order, expected, "resource {r} out of order");
+        for pair in handled.windows(2) {
+            assert!(
+                pair[0].finished <= pair[1].started,
+                "two deliveries of resource {r} overlapped"
+            );
+        }
+    }
+    assert_eq!(
+        refused.lock().unwrap().len(),
+        RESOURCES,
+        "every refusal happened"
+    );
+    common::eventually("outcomes recorded", || {
+        let total = a_count.load(Ordering::SeqCst) + b_count.load(Ordering::SeqCst);
+        async move { total >= RESOURCES * UPDATES }
+    })
+    .await;
+    let (by_a, by_b) = (
+        a_count.load(Ordering::SeqCst),
+        b_count.load(Ordering::SeqCst),
+    );
+    assert!(
+        by_a > 0 && by_b > 0,
+        "both nodes delivered: a {by_a}, b {by_b}"
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// Configuration lives in Redis: a node started after an endpoint was created on
+/// another node delivers to it; a node that started before leaves that endpoint's
+/// deliveries to the nodes that know it (instead of holding them back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_created_on_one_node_are_delivered_by_others() {
+    let server = redis_server(false).await;
+    let receiver = Receiver::start(DedupMemory::new(), |_| (StatusCode::OK, Duration::ZERO)).await;
+    let store = || async {
+        RedisStore::connect(&redis_config(&server, "config:"))
+            .await
+            .unwrap()
+    };
+    let a = node(store().await, Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let early = node(store().await, Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let early_count = count_delivered(&early);
+    configure(&a, receiver.url(), 4).await;
+
+    // Published through A: `early` never loaded the endpoint, so A delivers them all,
+    // promptly (a claim by `early` would hold a delivery back for a minute).
+    for i in 0..50 {
+        a.publish(event(i)).await.unwrap();
+    }
+    receiver.wait_for(50, common::WAIT).await;
+    assert_eq!(early_count.load(Ordering::SeqCst), 0);
+
+    // C starts now, loads the endpoint and the organization's secret, and delivers
+    // what is published through it once A is gone.
+    let c = node(store().await, Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let c_count = count_delivered(&c);
+    a.shutdown().await.unwrap();
+    for i in 50..80 {
+        c.publish(event(i)).await.unwrap();
+    }
+    receiver.wait_for(80, common::WAIT).await;
+    common::eventually("C's outcomes", || {
+        let n = c_count.load(Ordering::SeqCst);
+        async move { n == 30 }
+    })
+    .await;
+    assert_eq!(early_count.load(Ordering::SeqCst), 0);
+    assert!(receiver.per_key().values().all(|&n| n == 1));
+    early.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+}
+
+/// The idempotency window is shared: the same (organization, type, entity) published
+/// on two nodes within a minute gets one key, and the receiver handles it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idempotency_window_is_shared_by_nodes() {
+    let server = redis_server(false).await;
+    let receiver = Receiver::start(DedupMemory::new(), |_| (StatusCode::OK, Duration::ZERO)).await;
+    let store = || async {
+        RedisStore::connect(&redis_config(&server, "window:"))
+            .await
+            .unwrap()
+    };
+    let a = node(store().await, Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    configure(&a, receiver.url(), 4).await;
+    let b = node(store().await, Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let first = a.publish(event(1)).await.unwrap();
+    let second = b.publish(event(1)).await.unwrap();
+    let other = b.publish(event(2)).await.unwrap();
+    assert_eq!(first.idempotency_key, second.idempotency_key);
+    assert_ne!(first.event_id, second.event_id);
+    assert_ne!(first.idempotency_key, other.idempotency_key);
+    receiver.wait_for(2, common::WAIT).await;
+    common::eventually("the duplicate reached the receiver", || {
+        let requests = receiver.requests();
+        async move { requests >= 3 }
+    })
+    .await;
+    let per_key = receiver.per_key();
+    assert_eq!(per_key.len(), 2);
+    assert!(per_key.values().all(|&n| n == 1));
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
