@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -33,12 +33,9 @@ use webhook_core::clock::{Clock, SystemClock};
 use webhook_core::redaction::Redactor;
 
 use crate::circuit::{BreakerConfig, Breakers};
-use crate::dispatch::rate::RateLimits;
-use crate::endpoint::{Endpoint, Registry};
 use crate::error::Error;
 use crate::http::{AllowList, ClientSettings, HttpClient, Resolve, SystemResolver, tls};
-use crate::organization::Organization;
-use crate::sender::{Sender, Settings, Shared};
+use crate::sender::{Config, Sender, Settings, Shared};
 use crate::store::{MemoryStore, Store};
 
 /// Builds a [`Sender`]. Obtained from [`Sender::builder`].
@@ -258,19 +255,15 @@ impl Builder {
             pool_max_idle_per_host: self.pool_max_idle_per_host,
         })?;
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        // Read the version first: a change made while loading moves it past this one,
+        // and the next sync loads again.
+        let config_version = store.config_version().await?;
         let snapshot = store.load().await?;
-        let mut registry = Registry::default();
-        let mut rates = RateLimits::default();
-        for stored in &snapshot.endpoints {
-            let endpoint = Endpoint::from_stored(stored)?;
-            rates.configure(endpoint.spec.id, endpoint.spec.rate_limit);
-            registry.insert(endpoint);
-        }
-        let mut organizations = HashMap::new();
-        for stored in &snapshot.organizations {
-            let organization = Organization::from_stored(stored)?;
-            organizations.insert(organization.id.clone(), Arc::new(organization));
-        }
+        let Config {
+            registry,
+            organizations,
+            rates,
+        } = Config::from_snapshot(&snapshot)?;
         let (outcomes, _) = broadcast::channel(self.outcome_capacity);
         let shared = Arc::new(Shared {
             store,
@@ -286,6 +279,8 @@ impl Builder {
             },
             registry: RwLock::new(registry),
             organizations: RwLock::new(organizations),
+            config_version: AtomicU64::new(config_version),
+            last_config_sync_ms: AtomicI64::new(i64::MIN),
             config_write: tokio::sync::Mutex::new(()),
             breakers: Mutex::new(Breakers::new(self.breaker)),
             rates: Mutex::new(rates),

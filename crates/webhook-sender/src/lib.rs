@@ -85,12 +85,13 @@
 //!   node whose clock ran ahead. Node clocks should agree to well within a lease (NTP).
 //! - **Idempotency windows across nodes**: one script with `next_window_start`'s rule
 //!   (same start while `now - start < 60`, else now); keys expire after two windows.
-//! - **Configuration across nodes**: stored in Redis, read when a node's engine starts
-//!   (`Store::load`); the engine does not reload it, so endpoints and organizations must
-//!   be created (or changed) before the other nodes start, or those nodes restarted.
-//!   Meanwhile a node claims only deliveries of endpoints it knows, so one created
-//!   elsewhere is delivered by its creator instead of being held back by a node that
-//!   cannot send it. Caps and enabled flags are read from Redis at every claim.
+//! - **Configuration across nodes**: stored in Redis with a version counter that every
+//!   change bumps (`Store::config_version`). A node compares it before each publish and
+//!   at every idle poll (default 1 s) and loads the configuration again when it moved, so
+//!   an endpoint or a secret rotation made on one node reaches the others before their
+//!   next publish. Until a node has loaded an endpoint it claims none of its deliveries
+//!   (they are delivered by the nodes that know it, never held back). Caps and enabled
+//!   flags are read from Redis at every claim.
 //! - **"Acknowledged" with Redis** means applied in Redis's memory; it survives a Redis
 //!   crash with `appendonly yes` and `appendfsync always` (tested by killing and
 //!   restarting `redis-server`). While Redis is unreachable, calls fail within the

@@ -111,6 +111,8 @@ impl Sender {
     pub async fn publish(&self, publish: Publish) -> Result<PublishReceipt, Error> {
         let shared = &self.shared;
         shared.check_open()?;
+        // Another node may have added an endpoint of this organization.
+        shared.sync_config().await?;
         let Publish { organization, body } = publish;
         if !organization.is_valid() {
             return Err(Error::config(

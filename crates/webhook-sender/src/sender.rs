@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ use crate::http::HttpClient;
 use crate::ids::{DeliveryId, EndpointId, OrganizationId};
 use crate::organization::{Organization, Organizations};
 use crate::outcome::Outcome;
-use crate::store::Store;
+use crate::store::{Snapshot, Store};
 
 /// Engine settings fixed at build time.
 #[derive(Debug, Clone)]
@@ -51,6 +51,35 @@ pub(crate) struct Settings {
     pub(crate) retention: Duration,
 }
 
+/// Endpoints, organizations and rate limits built from a store snapshot.
+pub(crate) struct Config {
+    pub(crate) registry: Registry,
+    pub(crate) organizations: HashMap<OrganizationId, Arc<Organization>>,
+    pub(crate) rates: RateLimits,
+}
+
+impl Config {
+    pub(crate) fn from_snapshot(snapshot: &Snapshot) -> Result<Self, Error> {
+        let mut registry = Registry::default();
+        let mut rates = RateLimits::default();
+        for stored in &snapshot.endpoints {
+            let endpoint = Endpoint::from_stored(stored)?;
+            rates.configure(endpoint.spec.id, endpoint.spec.rate_limit);
+            registry.insert(endpoint);
+        }
+        let mut organizations = HashMap::new();
+        for stored in &snapshot.organizations {
+            let organization = Organization::from_stored(stored)?;
+            organizations.insert(organization.id.clone(), Arc::new(organization));
+        }
+        Ok(Self {
+            registry,
+            organizations,
+            rates,
+        })
+    }
+}
+
 /// State shared by the handle, the scheduler and the attempts.
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
@@ -60,6 +89,10 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) registry: RwLock<Registry>,
     pub(crate) organizations: RwLock<HashMap<OrganizationId, Arc<Organization>>>,
+    /// The store's [`config_version`](Store::config_version) this configuration matches.
+    pub(crate) config_version: AtomicU64,
+    /// When the scheduler last compared config versions, Unix ms.
+    pub(crate) last_config_sync_ms: AtomicI64,
     /// Serializes configuration changes (read-modify-write of endpoints and secrets).
     pub(crate) config_write: tokio::sync::Mutex<()>,
     pub(crate) breakers: Mutex<Breakers>,
@@ -129,6 +162,41 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(endpoint);
         self.wake.notify_one();
+    }
+
+    /// Loads endpoints and organizations again when the store's configuration version
+    /// moved, that is when another sender node on the same store changed them.
+    pub(crate) async fn sync_config(&self) -> Result<(), Error> {
+        let current = self.config_version.load(Ordering::SeqCst);
+        if self.store.config_version().await? == current {
+            return Ok(());
+        }
+        let _guard = self.config_write.lock().await;
+        // Read the version before loading: a change made while loading moves it past
+        // this one, and the next sync loads again.
+        let version = self.store.config_version().await?;
+        if version == self.config_version.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let snapshot = self.store.load().await?;
+        let Config {
+            registry,
+            organizations,
+            rates,
+        } = Config::from_snapshot(&snapshot)?;
+        *self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = registry;
+        *self
+            .organizations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = organizations;
+        *lock(&self.rates) = rates;
+        self.config_version.store(version, Ordering::SeqCst);
+        tracing::debug!(version, "configuration reloaded from the store");
+        self.wake.notify_one();
+        Ok(())
     }
 
     pub(crate) fn put_organization(&self, organization: Organization) {

@@ -243,9 +243,9 @@ async fn per_resource_order_holds_with_two_nodes() {
     b.shutdown().await.unwrap();
 }
 
-/// Configuration lives in Redis: a node started after an endpoint was created on
-/// another node delivers to it; a node that started before leaves that endpoint's
-/// deliveries to the nodes that know it (instead of holding them back).
+/// Configuration lives in Redis and every change bumps a version: a node that started
+/// before an endpoint was created on another node loads it at its next publish (or idle
+/// poll), fans out to it and delivers to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_created_on_one_node_are_delivered_by_others() {
     let server = redis_server(false).await;
@@ -259,6 +259,7 @@ async fn endpoints_created_on_one_node_are_delivered_by_others() {
         .build()
         .await
         .unwrap();
+    // `early` starts before the endpoint and the organization's secret exist.
     let early = node(store().await, Duration::from_secs(30))
         .build()
         .await
@@ -266,35 +267,27 @@ async fn endpoints_created_on_one_node_are_delivered_by_others() {
     let early_count = count_delivered(&early);
     configure(&a, receiver.url(), 4).await;
 
-    // Published through A: `early` never loaded the endpoint, so A delivers them all,
-    // promptly (a claim by `early` would hold a delivery back for a minute).
+    // Published through `early`: it sees the store's configuration version move, loads
+    // the endpoint and the secret, fans out to the endpoint and signs with the secret.
     for i in 0..50 {
-        a.publish(event(i)).await.unwrap();
+        early.publish(event(i)).await.unwrap();
     }
     receiver.wait_for(50, common::WAIT).await;
-    assert_eq!(early_count.load(Ordering::SeqCst), 0);
 
-    // C starts now, loads the endpoint and the organization's secret, and delivers
-    // what is published through it once A is gone.
-    let c = node(store().await, Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
-    let c_count = count_delivered(&c);
+    // A goes away; `early` delivers what is published through it from now on.
     a.shutdown().await.unwrap();
     for i in 50..80 {
-        c.publish(event(i)).await.unwrap();
+        early.publish(event(i)).await.unwrap();
     }
     receiver.wait_for(80, common::WAIT).await;
-    common::eventually("C's outcomes", || {
-        let n = c_count.load(Ordering::SeqCst);
-        async move { n == 30 }
+    common::eventually("early's outcomes", || {
+        let n = early_count.load(Ordering::SeqCst);
+        async move { n >= 30 }
     })
     .await;
-    assert_eq!(early_count.load(Ordering::SeqCst), 0);
     assert!(receiver.per_key().values().all(|&n| n == 1));
+    assert_eq!(receiver.per_key().len(), 80);
     early.shutdown().await.unwrap();
-    c.shutdown().await.unwrap();
 }
 
 /// The idempotency window is shared: the same (organization, type, entity) published

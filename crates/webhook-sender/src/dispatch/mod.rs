@@ -21,6 +21,7 @@ pub(crate) mod rate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -48,6 +49,13 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), Error> {
         }
         while attempts.try_join_next().is_some() {}
         let now = shared.now_ms();
+        let idle_ms = i64::try_from(shared.settings.idle_poll.as_millis()).unwrap_or(i64::MAX);
+        if now.saturating_sub(shared.last_config_sync_ms.load(Ordering::SeqCst)) >= idle_ms {
+            shared.last_config_sync_ms.store(now, Ordering::SeqCst);
+            if let Err(error) = shared.sync_config().await {
+                tracing::warn!(%error, "reloading configuration failed");
+            }
+        }
         if now.saturating_sub(last_prune) >= PRUNE_EVERY_MS {
             last_prune = now;
             prune(&shared, now).await;

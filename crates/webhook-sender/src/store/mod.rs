@@ -115,6 +115,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Flushes and closes. Later calls fail.
     fn close(&self) -> StoreFuture<'_, ()>;
+
+    /// A number that changes whenever endpoints or organizations change in this store,
+    /// whichever process changed them. Senders read it before each publish and on their
+    /// idle poll, and [`load`](Store::load) again when it moved, so that several sender
+    /// nodes on one shared store see each other's configuration. A store that only one
+    /// process uses may keep the default, which never changes.
+    fn config_version(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// Endpoints and organizations as stored.

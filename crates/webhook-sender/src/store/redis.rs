@@ -28,6 +28,8 @@ macro_rules! script {
     };
 }
 
+/// Counts configuration changes (endpoints, organizations) made by any node.
+const CONFIG_VERSION: &str = "cfgver";
 /// At most this many delivered deliveries are pruned per call.
 const PRUNE_LIMIT: usize = 1_000;
 /// A node's set of known endpoints expires this long after its last claim.
@@ -96,15 +98,13 @@ const MIN_ORPHANED_AFTER: Duration = Duration::from_secs(60);
 /// - **Idempotency windows** are claimed by a script implementing
 ///   [`next_window_start`](webhook_core::idempotency::next_window_start), so all nodes
 ///   derive the same keys.
-/// - **Configuration** is stored in Redis and read by each node when its engine starts
-///   ([`Store::load`](super::Store::load)); the engine does not reload it. So: **create or
-///   change endpoints and organizations before starting the other nodes, or restart them
-///   after a change.** Until then a node that started earlier neither fans its publishes
-///   out to an endpoint created elsewhere nor sees another node's secret rotation or URL
-///   change. To limit the damage, a node claims deliveries only for endpoints it has
-///   loaded or created itself (`node:{consumer}:endpoints`): an endpoint created on node A
-///   after node B started is delivered by A, and never held back for a minute by a B that
-///   does not know it. Caps and the enabled flag are read from Redis at every claim, so
+/// - **Configuration** is stored in Redis, and every change increments `cfgver`
+///   ([`Store::config_version`](super::Store::config_version)). Senders compare it before
+///   each publish and at every idle poll and [`load`](super::Store::load) again when it
+///   moved, so a node fans out to an endpoint created on another node and signs with
+///   another node's rotated secrets. A node claims deliveries only for endpoints it has
+///   loaded or created itself (`node:{consumer}:endpoints`), so a delivery is never held
+///   back for a minute by a node that does not know its endpoint yet. Caps and the enabled flag are read from Redis at every claim, so
 ///   disabling an endpoint or changing its cap applies to every node at once.
 ///
 /// # Requirements
@@ -443,19 +443,22 @@ impl Store for RedisStore {
             if self.state.loaded.load(Ordering::SeqCst) {
                 pipe.cmd("SADD").arg(self.known_key()).arg(&id).ignore();
             }
+            pipe.cmd("INCR").arg(self.key(CONFIG_VERSION)).ignore();
             self.pipeline(&pipe).await
         })
     }
 
     fn put_organization(&self, organization: StoredOrganization) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            self.command(
-                redis::cmd("HSET")
-                    .arg(self.key("orgs"))
-                    .arg(organization.id.as_str())
-                    .arg(organization.data),
-            )
-            .await
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("HSET")
+                .arg(self.key("orgs"))
+                .arg(organization.id.as_str())
+                .arg(organization.data)
+                .ignore();
+            pipe.cmd("INCR").arg(self.key(CONFIG_VERSION)).ignore();
+            self.pipeline(&pipe).await
         })
     }
 
@@ -677,6 +680,15 @@ impl Store for RedisStore {
     /// Marks the store closed for every clone; forgets this node's known-endpoints set
     /// and, if it holds no lease, its consumer. Nothing needs flushing: every write was
     /// acknowledged by Redis when its call returned. The clean-up is best effort.
+    fn config_version(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let version: Option<u64> = self
+                .command(redis::cmd("GET").arg(self.key(CONFIG_VERSION)))
+                .await?;
+            Ok(version.unwrap_or(0))
+        })
+    }
+
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             if self.state.closed.load(Ordering::SeqCst) {
