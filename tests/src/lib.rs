@@ -1,1 +1,55 @@
 //! End-to-end tests across the webhook crates live in `tests/tests/`.
+//!
+//! This library holds what those tests share:
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`receiver`] | [`CountingReceiver`](receiver::CountingReceiver): the real `WebhookLayer` with dedup on 127.0.0.1, counting every request and handler call |
+//! | [`faults`] | [`FaultyServer`](faults::FaultyServer): a raw HTTP/1.1 front that answers 503, stalls, resets connections and goes down on command |
+//! | [`process`] | [`ChildProcess`](process::ChildProcess): a child program whose stdout lines are read with deadlines, killed with SIGKILL |
+//! | [`fuzzing`] | one function per fuzz target, shared by `fuzz/` and the corpus replay test |
+//!
+//! The child programs of the crash tests are this package's binaries (`src/bin/`).
+//!
+//! ```
+//! use webhook_e2e::SplitMix64;
+//!
+//! let mut a = SplitMix64::new(7);
+//! let mut b = SplitMix64::new(7);
+//! assert_eq!(a.next_u64(), b.next_u64()); // the same seed gives the same faults
+//! assert!(a.chance(1.0) && !a.chance(0.0));
+//! ```
+
+pub mod faults;
+pub mod fuzzing;
+pub mod process;
+pub mod receiver;
+
+/// A small seeded random number generator (SplitMix64), so that fault patterns repeat
+/// from run to run without a `rand` dependency.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator seeded with `seed`.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `p` (0 to 1).
+    pub fn chance(&mut self, p: f64) -> bool {
+        #[allow(clippy::cast_precision_loss)]
+        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        unit < p
+    }
+}

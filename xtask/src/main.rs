@@ -12,6 +12,9 @@
 //!   release mode, passing arguments through. See [`demo`](mod@demo).
 //! - `bench [--quick]`: runs the `load_bench` example of `webhook-examples` in
 //!   release mode, passing arguments through. See [`bench`](mod@bench).
+//! - `fuzz [--seconds N] [--target NAME]...`: runs every cargo-fuzz target in `fuzz/`
+//!   for N seconds each (installing cargo-fuzz if missing, with `RUSTC_BOOTSTRAP=1` on
+//!   stable). See [`fuzz`](mod@fuzz).
 //! - `help`: prints usage.
 //!
 //! Cargo is invoked through the `CARGO` environment variable (set by cargo
@@ -20,6 +23,7 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod redis;
 mod test;
 
@@ -36,6 +40,7 @@ Tasks:
   test [--no-redis-install]  CI gate: ensure redis-server, then fmt, clippy, tests, docs
   demo [--scale N]           Run the demo example in release mode (args passed through)
   bench [--quick]            Run the load benchmark example in release mode (args passed through)
+  fuzz [--seconds N]         Run each cargo-fuzz target for N seconds (default 60; --target NAME)
   help                       Print this message";
 
 /// Why a task failed: the message to print and the process exit code to use.
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
             Some("test") => test::run(&rest),
             Some("demo") => demo::run(&rest),
             Some("bench") => bench::run(&rest),
+            Some("fuzz") => fuzz::run(&rest),
             _ => Err(Failure::usage(format!(
                 "unknown task `{}`",
                 task.to_string_lossy()
