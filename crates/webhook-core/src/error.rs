@@ -124,6 +124,23 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// A body that does not parse as `what`. Only serde's category and position are kept:
+    /// its full message can quote the body (which may hold personal data).
+    #[must_use]
+    pub fn malformed_body(what: &str, error: &serde_json::Error) -> Self {
+        let category = match error.classify() {
+            serde_json::error::Category::Syntax => "is not valid JSON",
+            serde_json::error::Category::Eof => "is truncated",
+            serde_json::error::Category::Data => "does not have the expected fields and types",
+            serde_json::error::Category::Io => "could not be read",
+        };
+        Self::MalformedBody(format!(
+            "{what} {category} (line {}, column {})",
+            error.line(),
+            error.column()
+        ))
+    }
+
     /// The HTTP status a receiver answers with: 400 for malformed requests,
     /// 401 for authentication failures (signature, timestamp window), 500 for
     /// a receiver without keys.
@@ -159,5 +176,30 @@ impl VerifyError {
             Self::MalformedBody(_) => "malformed_body",
             Self::NoKeys => "no_keys",
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_body_never_quotes_the_body() {
+        let secret_looking = r#"{"id": 42, "note": "4111-1111-1111-1111"}"#;
+        let error = serde_json::from_str::<crate::event::Event>(secret_looking).unwrap_err();
+        let message = VerifyError::malformed_body("event", &error).to_string();
+        assert!(!message.contains("4111"), "{message}");
+        assert!(!message.contains("42"), "{message}");
+        assert!(
+            message.starts_with("malformed body: event does not have the expected"),
+            "{message}"
+        );
+        let truncated = serde_json::from_str::<serde_json::Value>("{\"a\":").unwrap_err();
+        assert!(
+            VerifyError::malformed_body("body", &truncated)
+                .to_string()
+                .contains("truncated")
+        );
     }
 }

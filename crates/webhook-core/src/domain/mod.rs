@@ -125,7 +125,7 @@ impl Resource {
     /// [`VerifyError::MalformedBody`] when the JSON does not fit the domain's type.
     pub fn from_json(domain: &Domain, json: &[u8]) -> Result<Self, VerifyError> {
         let malformed = |e: serde_json::Error| {
-            VerifyError::MalformedBody(format!("{} resource: {e}", domain.as_str()))
+            VerifyError::malformed_body(&format!("{} resource", domain.as_str()), &e)
         };
         Ok(match domain {
             Domain::Transaction => {
@@ -152,8 +152,7 @@ pub fn dedup_key(resource_json: &[u8]) -> Result<String, VerifyError> {
         #[serde(rename = "updatedAt", borrow)]
         updated_at: std::borrow::Cow<'a, str>,
     }
-    let identity: Identity<'_> = serde_json::from_slice(resource_json).map_err(|e| {
-        VerifyError::MalformedBody(format!("resource needs string id and updatedAt: {e}"))
-    })?;
+    let identity: Identity<'_> = serde_json::from_slice(resource_json)
+        .map_err(|e| VerifyError::malformed_body("resource (string id and updatedAt)", &e))?;
     Ok(format!("{}@{}", identity.id, identity.updated_at))
 }

@@ -47,7 +47,7 @@ pub(super) fn sign(
 }
 
 fn parse_envelope(body: &[u8]) -> Result<Envelope, VerifyError> {
-    serde_json::from_slice(body).map_err(|e| VerifyError::MalformedBody(format!("envelope: {e}")))
+    serde_json::from_slice(body).map_err(|e| VerifyError::malformed_body("envelope", &e))
 }
 
 pub(super) fn authenticate(

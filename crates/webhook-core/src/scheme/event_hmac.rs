@@ -78,8 +78,8 @@ pub(super) fn authenticate(
 }
 
 pub(super) fn decode(body: &[u8], timestamp: i64) -> Result<Verified, VerifyError> {
-    let event: crate::event::Event = serde_json::from_slice(body)
-        .map_err(|e| VerifyError::MalformedBody(format!("event: {e}")))?;
+    let event: crate::event::Event =
+        serde_json::from_slice(body).map_err(|e| VerifyError::malformed_body("event", &e))?;
     Ok(Verified {
         style: Style::Event,
         timestamp,

@@ -139,8 +139,8 @@ pub(super) fn decode(
     timestamp: i64,
 ) -> Result<Verified, VerifyError> {
     let id = header::required(headers, &ID_NAME)?;
-    let payload: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| VerifyError::MalformedBody(format!("JSON: {e}")))?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| VerifyError::malformed_body("body", &e))?;
     Ok(Verified {
         style: Style::Standard,
         timestamp,
