@@ -37,6 +37,7 @@ const MAX_ENTITY_LEN: usize = 512;
 pub struct Publish {
     organization: OrganizationId,
     body: Body,
+    event_id: Option<EventId>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +70,7 @@ impl Publish {
                 entity: entity.into(),
                 data,
             },
+            event_id: None,
         }
     }
 
@@ -83,7 +85,19 @@ impl Publish {
         Self {
             organization: organization.into(),
             body: Body::Domain { domain, resource },
+            event_id: None,
         }
+    }
+
+    /// Uses this event id instead of a new one. The id is the event's `id` and the
+    /// Standard Webhooks `webhook-id`, which receivers deduplicate on: give the same id
+    /// when retrying a publish whose answer was lost, and Standard Webhooks receivers
+    /// handle the event once (event-style receivers already do, through the idempotency
+    /// key). Default is a new UUIDv7.
+    #[must_use]
+    pub fn with_event_id(mut self, id: EventId) -> Self {
+        self.event_id = Some(id);
+        self
     }
 }
 
@@ -113,7 +127,11 @@ impl Sender {
         shared.check_open()?;
         // Another node may have added an endpoint of this organization.
         shared.sync_config().await?;
-        let Publish { organization, body } = publish;
+        let Publish {
+            organization,
+            body,
+            event_id,
+        } = publish;
         if !organization.is_valid() {
             return Err(Error::config(
                 "organization id must be 1 to 256 bytes without control characters",
@@ -145,7 +163,7 @@ impl Sender {
             .claim_idempotency_window(organization.as_str(), &kind, &entity, now.unix_timestamp())
             .await?;
         let key = IdempotencyKey::derive(organization.as_str(), &kind, &entity, window);
-        let event_id = EventId::generate();
+        let event_id = event_id.unwrap_or_else(EventId::generate);
 
         let targets: Vec<_> = {
             let registry = shared
