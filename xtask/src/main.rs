@@ -10,7 +10,7 @@
 //!   stopping at the first failure. See [`test`](mod@test).
 //! - `demo [--scale N]`: runs the `demo` example of `webhook-examples` in
 //!   release mode, passing arguments through. See [`demo`](mod@demo).
-//! - `bench [--quick]`: runs the `load_bench` example of `webhook-examples` in
+//! - `bench [--quick]`: runs the `load` benchmark binary of `webhook-bench` in
 //!   release mode, passing arguments through. See [`bench`](mod@bench).
 //! - `fuzz [--seconds N] [--target NAME]...`: runs every cargo-fuzz target in `fuzz/`
 //!   for N seconds each (installing cargo-fuzz if missing, with `RUSTC_BOOTSTRAP=1` on
@@ -39,7 +39,7 @@ Usage: cargo xtask <TASK> [OPTIONS]
 Tasks:
   test [--no-redis-install]  CI gate: ensure redis-server, then fmt, clippy, tests, docs
   demo [--scale N]           Run the demo example in release mode (args passed through)
-  bench [--quick]            Run the load benchmark example in release mode (args passed through)
+  bench [--quick]            Run the load benchmarks in release mode; markdown table + target/bench/report.json
   fuzz [--seconds N]         Run each cargo-fuzz target for N seconds (default 60; --target NAME)
   help                       Print this message";
 

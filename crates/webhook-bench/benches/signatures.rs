@@ -123,7 +123,7 @@ fn ring_constant_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn domain_ecdsa(c: &mut Criterion) {

@@ -1,0 +1,510 @@
+//! End-to-end deliveries per second, from `publish` to the receiver's 2xx on 127.0.0.1,
+//! next to a plain hyper client posting the same bodies to the same server at the same
+//! concurrency.
+//!
+//! **Sender side.** One event-style endpoint with `max_concurrency` = the concurrency;
+//! `publishers` tasks publish `transaction.confirmed` events about distinct transactions
+//! (so per-resource ordering never holds one back), keeping at most `window` events
+//! published but not yet received: a publisher takes a permit before publishing and the
+//! server returns it on the event's first receipt. The window (4 × the concurrency) keeps
+//! the sender's queue from running dry without letting it grow without bound, so the rate
+//! is the sender's and the latency is publish → 2xx under saturation (Little's law: about
+//! window ÷ rate).
+//!
+//! **Baseline.** `concurrency` tasks, each posting the same event body (same size, same
+//! sequence marker) with a plain pooled hyper client and waiting for the answer.
+//!
+//! **Both.** The same counting server (reads the body, finds the sequence number, answers
+//! 200); a warm-up, then the measured window; the rate is the number of distinct events
+//! first received inside the window divided by its length, and the latency is from just
+//! before `publish` (or the request) to the server's receipt.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, header};
+use http_body_util::Full;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use webhook_core::keys::HmacSecret;
+use webhook_sender::store::{MemoryStore, RedbStore};
+use webhook_sender::{AllowList, EndpointConfig, Publish, Sender};
+
+use super::{BoxError, Measurement, Phase, Settings, best, progress};
+use crate::http::{Tracker, counting_server, exchange, loopback_listener, plain_client};
+use crate::payload::{self, ORGANIZATION, SECRET, Template};
+use crate::report::{Row, Target};
+use crate::system;
+
+/// Where the sender queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `webhook_sender::store::MemoryStore`.
+    Memory,
+    /// `webhook_sender::store::RedbStore`: one fsync per batch of commits.
+    Redb,
+    /// The Redis store, on a `redis-server` without persistence that this scenario starts.
+    Redis,
+    /// The Redis store, on a `redis-server` with `appendonly yes`, `appendfsync always`
+    /// (acknowledged writes survive a Redis crash, like redb's fsynced commits).
+    RedisAof,
+}
+
+impl Store {
+    /// The scenario's name.
+    #[must_use]
+    pub fn scenario(self) -> &'static str {
+        match self {
+            Self::Memory => "e2e-memory",
+            Self::Redb => "e2e-redb",
+            Self::Redis => "e2e-redis",
+            Self::RedisAof => "e2e-redis-aof",
+        }
+    }
+
+    /// The target ratio to the plain hyper baseline.
+    #[must_use]
+    pub fn target(self) -> f64 {
+        match self {
+            Self::Memory => 0.60,
+            Self::Redb => 0.40,
+            Self::Redis | Self::RedisAof => 0.25,
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::Memory => "deliveries/s, publish → 2xx, memory store",
+            Self::Redb => "deliveries/s, publish → 2xx, embedded durable store (redb)",
+            Self::Redis => {
+                "deliveries/s, publish → 2xx, Redis store (redis-server without persistence)"
+            }
+            Self::RedisAof => {
+                "deliveries/s, publish → 2xx, Redis store (redis-server with appendfsync always)"
+            }
+        }
+    }
+}
+
+/// Runs the scenario for `store`: baseline and sender, `settings.rounds` times each,
+/// alternating; the best of each side counts.
+pub async fn run(settings: &Settings, store: Store) -> Row {
+    let name = store.scenario();
+    if let Some(why) = unavailable(store) {
+        return Row::skipped(name, store.description(), why)
+            .target(Target::ratio_at_least(store.target()));
+    }
+    let mut baselines = Vec::new();
+    let mut senders = Vec::new();
+    for round in 1..=settings.rounds {
+        match baseline(settings, &format!("{name} baseline #{round}")).await {
+            Ok(m) => baselines.push(m),
+            Err(e) => return Row::failed(name, store.description(), format!("baseline: {e}")),
+        }
+        match sender(settings, store, &format!("{name} sender #{round}")).await {
+            Ok(m) => senders.push(m),
+            Err(e) => return Row::failed(name, store.description(), format!("sender: {e}")),
+        }
+    }
+    let (Some(base), Some(ours)) = (best(&baselines), best(&senders)) else {
+        return Row::failed(name, store.description(), "no measurement");
+    };
+    let mut row = Row::measured(name, store.description())
+        .ops(ours.ops_per_sec)
+        .latency(ours.p50_ms, ours.p99_ms)
+        .baseline(
+            format!(
+                "plain hyper client, same server and bodies, concurrency {}",
+                settings.concurrency
+            ),
+            base.ops_per_sec,
+        )
+        .target(Target::ratio_at_least(store.target()))
+        .extra("baseline_p50_ms", base.p50_ms)
+        .extra("baseline_p99_ms", base.p99_ms)
+        .extra("concurrency", settings.concurrency)
+        .extra("window", settings.window)
+        .extra("measured_secs", settings.measure.as_secs_f64())
+        .extra("rounds", settings.rounds)
+        .extra("cpu_cores", ours.cpu_cores)
+        .extra("commits_per_delivery", ours.commits_per_delivery)
+        .extra("baseline_cpu_cores", base.cpu_cores)
+        .extra("errors", ours.errors)
+        .extra("baseline_errors", base.errors)
+        .note(format!(
+            "window {} events, HTTP concurrency {}",
+            settings.window, settings.concurrency
+        ))
+        .note(format!(
+            "CPU busy {} vs {} cores",
+            cores(ours.cpu_cores),
+            cores(base.cpu_cores)
+        ));
+    if let Some(commits) = ours.commits_per_delivery {
+        row = row.note(format!("{commits:.2} redb commits per delivery"));
+    }
+    if settings.rounds > 1 {
+        row = row.note(format!("best of {} rounds", settings.rounds));
+    }
+    if ours.errors + base.errors > 0 {
+        row = row.note(format!(
+            "{} publish errors, {} baseline errors",
+            ours.errors, base.errors
+        ));
+    }
+    row
+}
+
+fn cores(value: Option<f64>) -> String {
+    value.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"))
+}
+
+/// Why the scenario cannot run in this build, if it cannot.
+#[must_use]
+pub fn unavailable(store: Store) -> Option<String> {
+    match store {
+        Store::Memory | Store::Redb => None,
+        Store::Redis | Store::RedisAof => redis::unavailable(),
+    }
+}
+
+/// The plain hyper client posting event bodies at the settings' concurrency.
+///
+/// # Errors
+/// When the server cannot be started.
+pub async fn baseline(settings: &Settings, label: &str) -> Result<Measurement, BoxError> {
+    let capacity = settings.e2e_capacity();
+    let tracker = Arc::new(Tracker::new(capacity));
+    let server = counting_server(loopback_listener().await?, Arc::clone(&tracker));
+    let uri: http::Uri = server.url().parse()?;
+    let client = plain_client(settings.concurrency);
+    let template = Arc::new(Template::event());
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let phase = Arc::new(Phase::default());
+    phase.set("warm-up");
+    let window = Window::starting_now(&tracker, settings);
+    eprintln!(
+        "[{label}] warm-up {:?}, then measuring {:?}",
+        settings.warmup, settings.measure
+    );
+    let ticker = progress(label.to_owned(), Arc::clone(&tracker), Arc::clone(&phase));
+
+    let mut tasks = JoinSet::new();
+    for _ in 0..settings.concurrency {
+        let (tracker, client, template, next, errors, uri) = (
+            Arc::clone(&tracker),
+            client.clone(),
+            Arc::clone(&template),
+            Arc::clone(&next),
+            Arc::clone(&errors),
+            uri.clone(),
+        );
+        tasks.spawn(async move {
+            while tracker.now_ns() < window.end_ns {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= capacity as u64 {
+                    break;
+                }
+                let mut request = Request::new(Full::new(Bytes::from(template.render(seq))));
+                *request.method_mut() = http::Method::POST;
+                *request.uri_mut() = uri.clone();
+                request.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                tracker.mark_sent(seq);
+                match exchange(&client, request).await {
+                    Ok(status) if status.is_success() => {}
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+    let cores = window.mark_phases(&tracker, &phase).await;
+    let deadline = Duration::from_secs(30);
+    let joined = tokio::time::timeout(deadline, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    ticker.abort();
+    drop(server);
+    if joined.is_err() {
+        return Err("baseline clients did not finish within 30 s of the window's end".into());
+    }
+    Ok(window.measure(&tracker, errors.load(Ordering::Relaxed), cores))
+}
+
+/// The sender on `store`, publishing as described in the module docs.
+///
+/// # Errors
+/// When the server, the store or the sender cannot be set up, or the events published
+/// are not all received within 60 s of the window's end.
+pub async fn sender(
+    settings: &Settings,
+    store: Store,
+    label: &str,
+) -> Result<Measurement, BoxError> {
+    let capacity = settings.e2e_capacity();
+    let permits = Arc::new(Semaphore::new(settings.window));
+    let tracker = Arc::new(Tracker::with_window(capacity, Arc::clone(&permits)));
+    let server = counting_server(loopback_listener().await?, Arc::clone(&tracker));
+    let (sender, guard) = build_sender(settings, store).await?;
+    sender
+        .organizations()
+        .set_secret(ORGANIZATION, HmacSecret::from_utf8(SECRET)?)
+        .await?;
+    let concurrency = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
+    sender
+        .endpoints()
+        .create(
+            EndpointConfig::event(ORGANIZATION, server.url(), [payload::EVENT_TYPE])
+                .max_concurrency(concurrency),
+        )
+        .await?;
+
+    let commits_before = match &guard {
+        Guard::Dir(_, store) => store.commits(),
+        _ => 0,
+    };
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let phase = Arc::new(Phase::default());
+    phase.set("warm-up");
+    let window = Window::starting_now(&tracker, settings);
+    eprintln!(
+        "[{label}] warm-up {:?}, then measuring {:?}",
+        settings.warmup, settings.measure
+    );
+    let ticker = progress(label.to_owned(), Arc::clone(&tracker), Arc::clone(&phase));
+
+    let mut tasks = JoinSet::new();
+    for _ in 0..settings.publishers {
+        let (tracker, sender, permits, next, errors, first_error) = (
+            Arc::clone(&tracker),
+            sender.clone(),
+            Arc::clone(&permits),
+            Arc::clone(&next),
+            Arc::clone(&errors),
+            Arc::clone(&first_error),
+        );
+        tasks.spawn(async move {
+            while tracker.now_ns() < window.end_ns {
+                let Ok(permit) = permits.acquire().await else {
+                    break;
+                };
+                permit.forget();
+                if tracker.now_ns() >= window.end_ns {
+                    break;
+                }
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= capacity as u64 {
+                    break;
+                }
+                tracker.mark_sent(seq);
+                let publish = Publish::event(
+                    ORGANIZATION,
+                    payload::EVENT_TYPE,
+                    payload::entity(seq),
+                    payload::transaction(seq),
+                );
+                if let Err(error) = sender.publish(publish).await {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    permits.add_permits(1);
+                    first_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get_or_insert_with(|| error.to_string());
+                }
+            }
+        });
+    }
+    let cores = window.mark_phases(&tracker, &phase).await;
+    phase.set("draining");
+    let publishers_done = tokio::time::timeout(Duration::from_secs(60), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    // Publishers blocked on the window wake as deliveries arrive; past the window they stop.
+    permits.close();
+    let taken = next.load(Ordering::Relaxed).min(capacity as u64);
+    let failed = errors.load(Ordering::Relaxed);
+    let published = taken.saturating_sub(failed);
+    let drained = tracker.wait_for(published, Duration::from_secs(60)).await;
+    ticker.abort();
+    let commits = match &guard {
+        Guard::Dir(_, store) => Some(store.commits().saturating_sub(commits_before)),
+        _ => None,
+    };
+    let shutdown = sender.shutdown().await;
+    drop(server);
+    drop(guard);
+    if publishers_done.is_err() {
+        return Err("publishers did not finish within 60 s of the window's end".into());
+    }
+    if !drained {
+        return Err(format!(
+            "only {} of {published} published events arrived within 60 s of the window's end",
+            tracker.unique()
+        )
+        .into());
+    }
+    shutdown?;
+    if let Some(error) = first_error
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        eprintln!("[{label}] {failed} publishes failed; the first: {error}");
+    }
+    let mut measurement = window.measure(&tracker, failed, cores);
+    if let Some(commits) = commits {
+        #[allow(clippy::cast_precision_loss)]
+        let per_delivery = commits as f64 / published.max(1) as f64;
+        measurement.commits_per_delivery = Some(per_delivery);
+    }
+    Ok(measurement)
+}
+
+/// The warm-up and measured window of a run, on its tracker's clock.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from_ns: u64,
+    end_ns: u64,
+    length: Duration,
+}
+
+impl Window {
+    fn starting_now(tracker: &Tracker, settings: &Settings) -> Self {
+        let now = tracker.now_ns();
+        let from_ns = now + nanos(settings.warmup);
+        Self {
+            from_ns,
+            end_ns: from_ns + nanos(settings.measure),
+            length: settings.measure,
+        }
+    }
+
+    /// Sleeps through warm-up and the window, updating the progress phase; returns the
+    /// CPU cores the process kept busy during the window.
+    async fn mark_phases(&self, tracker: &Tracker, phase: &Phase) -> Option<f64> {
+        let until = |ns: u64| Duration::from_nanos(ns.saturating_sub(tracker.now_ns()));
+        tokio::time::sleep(until(self.from_ns)).await;
+        phase.set("measuring");
+        let (cpu_from, wall_from) = (system::cpu_time(None), Instant::now());
+        tokio::time::sleep(until(self.end_ns)).await;
+        let (cpu_to, wall) = (system::cpu_time(None), wall_from.elapsed());
+        phase.set("finishing");
+        Some((cpu_to? - cpu_from?).as_secs_f64() / wall.as_secs_f64())
+    }
+
+    fn measure(&self, tracker: &Tracker, errors: u64, cpu_cores: Option<f64>) -> Measurement {
+        let (count, histogram) = tracker.received_between(self.from_ns, self.end_ns);
+        #[allow(clippy::cast_precision_loss)]
+        let ops_per_sec = count as f64 / self.length.as_secs_f64();
+        Measurement {
+            ops_per_sec,
+            p50_ms: histogram.percentile_ms(50.0),
+            p99_ms: histogram.percentile_ms(99.0),
+            errors,
+            count,
+            cpu_cores,
+            commits_per_delivery: None,
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What must outlive the sender: a temporary directory, a Redis server.
+#[derive(Debug)]
+#[allow(dead_code)]
+enum Guard {
+    None,
+    Dir(tempfile::TempDir, RedbStore),
+    Redis(webhook_testkit::RedisServer),
+}
+
+async fn build_sender(settings: &Settings, store: Store) -> Result<(Sender, Guard), BoxError> {
+    let builder = Sender::builder()
+        .allow_private_networks(AllowList::loopback())
+        .workers(settings.workers);
+    let (builder, guard) = match store {
+        Store::Memory => (builder.store(MemoryStore::new()), Guard::None),
+        Store::Redb => {
+            std::fs::create_dir_all(&settings.scratch)?;
+            let dir = tempfile::Builder::new()
+                .prefix("webhook-bench-e2e-")
+                .tempdir_in(&settings.scratch)?;
+            let store = RedbStore::open(dir.path().join("e2e.redb"))?;
+            (builder.store(store.clone()), Guard::Dir(dir, store))
+        }
+        Store::Redis | Store::RedisAof => {
+            let (builder, server) = redis::configure(builder, store == Store::RedisAof).await?;
+            (builder, Guard::Redis(server))
+        }
+    };
+    let started = Instant::now();
+    let sender = builder.build().await?;
+    if started.elapsed() > Duration::from_secs(5) {
+        eprintln!("note: the sender took {:?} to start", started.elapsed());
+    }
+    Ok((sender, guard))
+}
+
+#[cfg(not(feature = "redis"))]
+mod redis {
+    use webhook_sender::Builder;
+
+    use super::BoxError;
+
+    pub(super) fn unavailable() -> Option<String> {
+        Some("Redis store not available: built without the `redis` feature".to_owned())
+    }
+
+    pub(super) async fn configure(
+        _builder: Builder,
+        _aof: bool,
+    ) -> Result<(Builder, webhook_testkit::RedisServer), BoxError> {
+        Err("Redis store not available: built without the `redis` feature".into())
+    }
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use webhook_sender::Builder;
+    use webhook_sender::store::{RedisConfig, RedisStore};
+    use webhook_testkit::RedisServer;
+
+    use super::BoxError;
+
+    pub(super) fn unavailable() -> Option<String> {
+        None
+    }
+
+    /// Starts a throwaway `redis-server` (it fails loudly when none is installed) and
+    /// connects the store to it.
+    pub(super) async fn configure(
+        builder: Builder,
+        aof: bool,
+    ) -> Result<(Builder, RedisServer), BoxError> {
+        let server = tokio::task::spawn_blocking(move || {
+            if aof {
+                RedisServer::start_with_aof()
+            } else {
+                RedisServer::start()
+            }
+        })
+        .await
+        .map_err(|_| "redis-server could not be started (is it installed?)")?;
+        let store = RedisStore::connect(&RedisConfig::new(server.url()).prefix("bench:")).await?;
+        Ok((builder.store(store), server))
+    }
+}
