@@ -3,9 +3,10 @@
 //!
 //! The key is a hash of the triple and the window's start, so any sender node that knows
 //! the window start derives the same key. Where the window start lives is the caller's
-//! business: [`IdempotencyWindows`] keeps it in memory; the sender's stores keep it
-//! durably (and, with Redis, shared by all nodes) and call [`next_window_start`] and
-//! [`IdempotencyKey::derive`].
+//! business: [`IdempotencyWindows`] keeps it in memory with a clock, [`WindowStarts`] is
+//! the same table with the time passed in (the sender's in-process stores use it, the
+//! durable one writing each start to disk too), and the Redis store keeps it in Redis,
+//! shared by all nodes, calling [`next_window_start`] and [`IdempotencyKey::derive`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -21,8 +22,9 @@
 //! assert_ne!(windows.key_for("org", "wallet.created", "w1"), first);
 //! ```
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 
 use ring::digest;
 
@@ -86,15 +88,104 @@ pub fn next_window_start(current_start: Option<i64>, now: i64) -> i64 {
     }
 }
 
-/// In-memory window starts per (organization, type, entity), with an injected clock.
+/// The text a window table keys a triple by: `organization \x1f type \x1f entity`.
+#[must_use]
+pub fn triple_key(organization: &str, event_type: &str, entity: &str) -> String {
+    let separator = char::from(SEPARATOR[0]);
+    let mut key = String::with_capacity(organization.len() + event_type.len() + entity.len() + 2);
+    key.push_str(organization);
+    key.push(separator);
+    key.push_str(event_type);
+    key.push(separator);
+    key.push_str(entity);
+    key
+}
+
+/// Window starts per triple ([`triple_key`]) in memory, with the time passed in.
 ///
-/// Windows that have ended are pruned as new ones are opened, so memory stays bounded by
-/// the number of distinct triples seen in the last minute.
+/// A triple is held as a 64-bit hash (keyed per table, so nobody can aim for collisions)
+/// and its window start: about 30 bytes per open window in a B-tree, whatever the length
+/// of the names, and no table doubling as it grows. Two triples whose hashes collide share
+/// a window start, which only makes the later one's window end early; their keys still
+/// differ, because [`IdempotencyKey::derive`] hashes the triple itself. Windows that have
+/// ended are pruned at most once a window, so memory stays bounded by the number of
+/// distinct triples seen in the last minute.
+///
+/// ```
+/// use webhook_core::idempotency::{WindowStarts, triple_key};
+///
+/// let mut windows = WindowStarts::new();
+/// let key = triple_key("org", "wallet.created", "w1");
+/// assert_eq!(windows.claim(&key, 1_000), 1_000);
+/// assert_eq!(windows.claim(&key, 1_059), 1_000, "same window");
+/// assert_eq!(windows.claim(&key, 1_060), 1_060, "the 61st second starts anew");
+/// ```
+#[derive(Debug, Default)]
+pub struct WindowStarts {
+    hasher: RandomState,
+    starts: BTreeMap<u64, i64>,
+    last_prune: Option<i64>,
+}
+
+impl WindowStarts {
+    /// An empty table.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The start of the window an event about `triple` at `now` (Unix seconds) falls in,
+    /// opening a new window when the current one has ended ([`next_window_start`]).
+    /// Prunes first when a window has passed since the last prune.
+    pub fn claim(&mut self, triple: &str, now: i64) -> i64 {
+        self.prune(now);
+        let hash = self.hasher.hash_one(triple);
+        let start = next_window_start(self.starts.get(&hash).copied(), now);
+        self.starts.insert(hash, start);
+        start
+    }
+
+    /// Puts back a window start read from storage.
+    pub fn restore(&mut self, triple: &str, start: i64) {
+        let hash = self.hasher.hash_one(triple);
+        self.starts.insert(hash, start);
+    }
+
+    /// Drops the windows that ended before `now`, unless that was done less than a window
+    /// ago. Returns the cut-off when it pruned: windows starting before it are gone, so a
+    /// caller that also stores them can drop the same.
+    pub fn prune(&mut self, now: i64) -> Option<i64> {
+        if self
+            .last_prune
+            .is_some_and(|last| now.saturating_sub(last) < WINDOW_SECS)
+        {
+            return None;
+        }
+        self.last_prune = Some(now);
+        let before = now.saturating_sub(WINDOW_SECS);
+        self.starts.retain(|_, start| *start > before);
+        Some(before.saturating_add(1))
+    }
+
+    /// How many triples have an open (or not yet pruned) window.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether no window is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+}
+
+/// In-memory window starts per (organization, type, entity), with an injected clock: a
+/// [`WindowStarts`] that reads the time itself and returns keys.
 #[derive(Debug)]
 pub struct IdempotencyWindows<C> {
     clock: C,
-    starts: HashMap<(String, String, String), i64>,
-    last_prune: i64,
+    starts: WindowStarts,
 }
 
 impl<C: Clock> IdempotencyWindows<C> {
@@ -102,8 +193,7 @@ impl<C: Clock> IdempotencyWindows<C> {
     pub fn new(clock: C) -> Self {
         Self {
             clock,
-            starts: HashMap::new(),
-            last_prune: i64::MIN,
+            starts: WindowStarts::new(),
         }
     }
 
@@ -115,15 +205,8 @@ impl<C: Clock> IdempotencyWindows<C> {
         entity: &str,
     ) -> IdempotencyKey {
         let now = self.clock.unix_seconds();
-        self.prune(now);
-        let triple = (
-            organization.to_owned(),
-            event_type.to_owned(),
-            entity.to_owned(),
-        );
-        let current = self.starts.get(&triple).copied();
-        let start = next_window_start(current, now);
-        self.starts.insert(triple, start);
+        let triple = triple_key(organization, event_type, entity);
+        let start = self.starts.claim(&triple, now);
         IdempotencyKey::derive(organization, event_type, entity, start)
     }
 
@@ -137,15 +220,6 @@ impl<C: Clock> IdempotencyWindows<C> {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
-    }
-
-    fn prune(&mut self, now: i64) {
-        if now.saturating_sub(self.last_prune) < WINDOW_SECS {
-            return;
-        }
-        self.last_prune = now;
-        self.starts
-            .retain(|_, start| now.saturating_sub(*start) < WINDOW_SECS);
     }
 }
 
@@ -204,5 +278,24 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(windows.len(), 1, "e2's window ended and was pruned");
         assert_eq!(second, IdempotencyKey::derive("org", "t", "e1", 1_120));
+    }
+
+    #[test]
+    fn window_starts_prune_and_report_the_cut_off() {
+        let mut windows = WindowStarts::new();
+        let a = triple_key("org", "t", "a");
+        let b = triple_key("org", "t", "b");
+        assert_eq!(windows.claim(&a, 1_000), 1_000);
+        assert_eq!(windows.claim(&b, 1_030), 1_030);
+        assert_eq!(windows.prune(1_059), None, "pruned at 1,000 already");
+        assert_eq!(
+            windows.prune(1_089),
+            Some(1_030),
+            "windows before 1,030 are gone"
+        );
+        assert_eq!(windows.len(), 1, "a ended, b is open until 1,090");
+        assert_eq!(windows.claim(&b, 1_089), 1_030);
+        windows.restore(&a, 1_080);
+        assert_eq!(windows.claim(&a, 1_100), 1_080, "a restored start counts");
     }
 }

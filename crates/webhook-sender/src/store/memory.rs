@@ -4,9 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use webhook_core::idempotency::{WINDOW_SECS, next_window_start};
+use webhook_core::idempotency::{WindowStarts, triple_key};
 
-use super::queue::{Change, Queue};
+use super::queue::{Leased, Queue, reopen, settle};
 use super::{
     Claim, ClaimRequest, Claimed, Finish, NewDelivery, Payload, Snapshot, Store, StoreError,
     StoreFuture, StoredEndpoint, StoredOrganization,
@@ -24,13 +24,13 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     queue: Queue,
+    open: HashMap<DeliveryId, Delivery>,
     finished: HashMap<DeliveryId, Delivery>,
     failed: BTreeSet<(EndpointId, i64, DeliveryId)>,
     payloads: HashMap<DeliveryId, Payload>,
     endpoints: HashMap<EndpointId, StoredEndpoint>,
     organizations: HashMap<OrganizationId, StoredOrganization>,
-    windows: HashMap<(String, String, String), i64>,
-    windows_pruned: i64,
+    windows: WindowStarts,
 }
 
 impl MemoryStore {
@@ -93,26 +93,16 @@ impl Store for MemoryStore {
         entity: &'a str,
         now: i64,
     ) -> StoreFuture<'a, i64> {
-        let key = (organization.to_owned(), kind.to_owned(), entity.to_owned());
-        self.with(move |state| {
-            // Ended windows are dropped at most once a window: O(1) amortized per publish.
-            if now.saturating_sub(state.windows_pruned) >= WINDOW_SECS {
-                state.windows_pruned = now;
-                state
-                    .windows
-                    .retain(|_, start| now.saturating_sub(*start) < WINDOW_SECS || *start > now);
-            }
-            let start = next_window_start(state.windows.get(&key).copied(), now);
-            state.windows.insert(key, start);
-            Ok(start)
-        })
+        let triple = triple_key(organization, kind, entity);
+        self.with(move |state| Ok(state.windows.claim(&triple, now)))
     }
 
     fn enqueue(&self, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, ()> {
         self.with(move |state| {
-            for new in deliveries {
-                let record = state.queue.push(new.record);
-                state.payloads.insert(record.id, new.payload);
+            for mut new in deliveries {
+                state.queue.push(&mut new.record);
+                state.payloads.insert(new.record.id, new.payload);
+                state.open.insert(new.record.id, new.record);
             }
             Ok(())
         })
@@ -120,14 +110,18 @@ impl Store for MemoryStore {
 
     fn claim(&self, request: ClaimRequest) -> StoreFuture<'_, Claim> {
         self.with(move |state| {
-            let queue = &mut state.queue;
-            let (records, next_due_ms) = queue.claim(&request);
-            let open = u64::try_from(queue.len()).unwrap_or(u64::MAX);
-            let deliveries = records
-                .into_iter()
-                .filter_map(|record| {
-                    let payload = state.payloads.get(&record.id)?.clone();
-                    Some(Claimed { record, payload })
+            let (leases, next_due_ms) = state.queue.claim(&request);
+            let open = u64::try_from(state.queue.len()).unwrap_or(u64::MAX);
+            let deliveries = leases
+                .iter()
+                .filter_map(|leased: &Leased| {
+                    let record = state.open.get_mut(&leased.id)?;
+                    leased.apply(record);
+                    let payload = state.payloads.get(&leased.id)?.clone();
+                    Some(Claimed {
+                        record: record.clone(),
+                        payload,
+                    })
                 })
                 .collect();
             Ok(Claim {
@@ -140,7 +134,15 @@ impl Store for MemoryStore {
 
     fn finish(&self, id: DeliveryId, lease: u64, finish: Finish) -> StoreFuture<'_, ()> {
         self.with(move |state| {
-            if let Change::Finished(record) = state.queue.finish(id, lease, finish)? {
+            let left = state.queue.finish(id, lease, &finish)?;
+            let Some(record) = state.open.get_mut(&id) else {
+                return Err(StoreError::corrupt(format!("delivery {id} has no record")));
+            };
+            settle(record, finish);
+            if !left {
+                return Ok(());
+            }
+            if let Some(record) = state.open.remove(&id) {
                 if record.status == DeliveryStatus::Failed {
                     let at = record.finished_at_ms.unwrap_or_default();
                     state.failed.insert((record.endpoint, at, record.id));
@@ -153,25 +155,28 @@ impl Store for MemoryStore {
 
     fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<Delivery>> {
         self.with(move |state| {
-            let open = state.queue.get(id).cloned();
+            let open = state.open.get(&id).cloned();
             Ok(open.or_else(|| state.finished.get(&id).cloned()))
         })
     }
 
     fn redrive(&self, id: DeliveryId, now_ms: i64) -> StoreFuture<'_, bool> {
         self.with(move |state| {
-            let Some(record) = state
+            if state
                 .finished
                 .get(&id)
-                .filter(|record| record.status == DeliveryStatus::Failed)
-                .cloned()
-            else {
+                .is_none_or(|record| record.status != DeliveryStatus::Failed)
+            {
+                return Ok(false);
+            }
+            let Some(mut record) = state.finished.remove(&id) else {
                 return Ok(false);
             };
-            state.finished.remove(&id);
             let failed_at = record.finished_at_ms.unwrap_or_default();
             state.failed.remove(&(record.endpoint, failed_at, id));
-            state.queue.requeue(record, now_ms);
+            reopen(&mut record, now_ms);
+            state.queue.push(&mut record);
+            state.open.insert(id, record);
             Ok(true)
         })
     }

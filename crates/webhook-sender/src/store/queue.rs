@@ -1,10 +1,21 @@
 //! The queue's bookkeeping in memory, shared by [`MemoryStore`](super::MemoryStore) and
 //! [`RedbStore`](super::RedbStore): chains, due heads, leases and claims.
 //!
-//! The durable backend keeps records on disk and replays them into a [`Queue`] when it
-//! opens; every change the queue makes is reported as a [`Change`] for the backend to write.
+//! The queue holds only what claims need, not the records: per open delivery its place
+//! (endpoint, a 64-bit hash of its resource key, `seq`), its id and its due time, in
+//! B-trees that grow a node at a time (no table doubling, so no moment with two copies of a
+//! large table). A million deliveries queued for a dead endpoint cost about 100 MB here,
+//! whatever their payloads and attempt histories. The backend keeps the records (a map, or
+//! redb's `open_deliveries` table) and applies each transition the queue decides to them:
+//! [`Leased::apply`] for a claim, [`settle`] for a finish.
+//!
+//! Two resource keys whose hashes collide share a chain: their deliveries are then sent in
+//! order and one at a time together, which is stricter than needed but never wrong. The
+//! hash is keyed per queue ([`RandomState`]), so nobody can aim for collisions, and is
+//! recomputed from the stored key when the durable store reloads.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, RandomState};
 
 use super::{ClaimRequest, Finish, StoreError};
 use crate::delivery::{Delivery, DeliveryStatus, duration_millis};
@@ -12,13 +23,79 @@ use crate::ids::{DeliveryId, EndpointId};
 
 const MIN_ID: DeliveryId = DeliveryId::MIN;
 
-/// What an operation changed, for the backend to persist.
-#[derive(Debug)]
-pub(crate) enum Change {
-    /// An open delivery was added or changed.
-    Upsert(Delivery),
-    /// A delivery finished and left the queue.
-    Finished(Delivery),
+/// A delivery's place: its endpoint, its chain (resource-key hash) and its `seq`.
+type Place = (EndpointId, u64, u64);
+
+/// An open delivery as the queue sees it.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    id: DeliveryId,
+    /// When it is due; for an in-flight head, when its lease ends.
+    due_at_ms: i64,
+}
+
+/// The lease on an in-flight delivery (possibly expired).
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    place: Place,
+    token: u64,
+    until_ms: i64,
+}
+
+/// A lease a claim took, for the backend to write into the delivery's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Leased {
+    /// The delivery.
+    pub(crate) id: DeliveryId,
+    /// The token to finish it with.
+    pub(crate) token: u64,
+    /// When the lease ends, Unix ms.
+    pub(crate) until_ms: i64,
+}
+
+impl Leased {
+    /// Marks the record in flight under this lease.
+    pub(crate) fn apply(&self, record: &mut Delivery) {
+        record.status = DeliveryStatus::InFlight;
+        record.due_at_ms = self.until_ms;
+        record.lease = self.token;
+    }
+}
+
+/// Applies how a lease ended to the delivery's record, as [`Queue::finish`] did to the
+/// queue; returns whether the delivery is finished (delivered or failed).
+pub(crate) fn settle(record: &mut Delivery, finish: Finish) -> bool {
+    record.lease = 0;
+    let (attempt, status, due_at_ms) = match finish {
+        Finish::Delivered(attempt) => (Some(attempt), DeliveryStatus::Delivered, None),
+        Finish::Failed(attempt) => (Some(attempt), DeliveryStatus::Failed, None),
+        Finish::Retry { attempt, at_ms } => (Some(attempt), DeliveryStatus::Pending, Some(at_ms)),
+        Finish::Release { at_ms } => (None, DeliveryStatus::Pending, Some(at_ms)),
+    };
+    if let Some(attempt) = attempt {
+        record.round_attempts = record.round_attempts.saturating_add(1);
+        if status.is_terminal() {
+            record.finished_at_ms = Some(
+                attempt
+                    .at_ms
+                    .saturating_add(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX)),
+            );
+        }
+        record.attempts.push(attempt);
+    }
+    record.status = status;
+    if let Some(due_at_ms) = due_at_ms {
+        record.due_at_ms = due_at_ms;
+    }
+    status.is_terminal()
+}
+
+/// Prepares a failed record to go back into the queue (redrive): due at `now_ms`, with a
+/// fresh retry round. Pass it to [`Queue::push`] next.
+pub(crate) fn reopen(record: &mut Delivery, now_ms: i64) {
+    record.due_at_ms = now_ms;
+    record.round_attempts = 0;
+    record.finished_at_ms = None;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -30,14 +107,16 @@ struct Limits {
 /// Open deliveries and their indexes.
 #[derive(Debug)]
 pub(crate) struct Queue {
-    open: HashMap<DeliveryId, Delivery>,
-    /// Per (endpoint, resource key): open deliveries by seq. The first is the head.
-    chains: HashMap<(EndpointId, String), BTreeMap<u64, DeliveryId>>,
-    /// Per endpoint: chain heads by due time (lease end for in-flight ones).
-    due: HashMap<EndpointId, BTreeSet<(i64, DeliveryId)>>,
+    hasher: RandomState,
+    /// Every open delivery by place; the first of each (endpoint, chain) is its head.
+    open: BTreeMap<Place, Slot>,
+    /// Per endpoint: chain heads as (due time, chain, seq).
+    due: HashMap<EndpointId, BTreeSet<(i64, u64, u64)>>,
     /// Endpoints by their earliest due head.
     endpoint_due: BTreeSet<(i64, EndpointId)>,
     endpoint_min: HashMap<EndpointId, i64>,
+    /// In-flight deliveries.
+    leases: HashMap<DeliveryId, Lease>,
     /// Per endpoint: in-flight deliveries by lease end.
     leased: HashMap<EndpointId, BTreeSet<(i64, DeliveryId)>>,
     endpoints: HashMap<EndpointId, Limits>,
@@ -48,11 +127,12 @@ pub(crate) struct Queue {
 impl Default for Queue {
     fn default() -> Self {
         Self {
-            open: HashMap::new(),
-            chains: HashMap::new(),
+            hasher: RandomState::new(),
+            open: BTreeMap::new(),
             due: HashMap::new(),
             endpoint_due: BTreeSet::new(),
             endpoint_min: HashMap::new(),
+            leases: HashMap::new(),
             leased: HashMap::new(),
             endpoints: HashMap::new(),
             next_seq: 0,
@@ -69,21 +149,37 @@ impl Queue {
         self.endpoints.insert(id, Limits { cap, enabled });
     }
 
+    fn place(&self, record: &Delivery) -> Place {
+        let chain = self.hasher.hash_one(record.resource_key.as_str());
+        (record.endpoint, chain, record.seq)
+    }
+
     /// Adds a stored open record at startup, in any order; call [`Queue::rebuild`] after.
-    pub(crate) fn load(&mut self, record: Delivery) {
+    pub(crate) fn load(&mut self, record: &Delivery) {
         self.next_seq = self.next_seq.max(record.seq.saturating_add(1));
         self.next_lease = self.next_lease.max(record.lease.saturating_add(1));
+        let place = self.place(record);
         if record.status == DeliveryStatus::InFlight {
             self.leased
                 .entry(record.endpoint)
                 .or_default()
                 .insert((record.due_at_ms, record.id));
+            self.leases.insert(
+                record.id,
+                Lease {
+                    place,
+                    token: record.lease,
+                    until_ms: record.due_at_ms,
+                },
+            );
         }
-        self.chains
-            .entry((record.endpoint, record.resource_key.clone()))
-            .or_default()
-            .insert(record.seq, record.id);
-        self.open.insert(record.id, record);
+        self.open.insert(
+            place,
+            Slot {
+                id: record.id,
+                due_at_ms: record.due_at_ms,
+            },
+        );
     }
 
     /// Indexes every chain's head after [`Queue::load`].
@@ -91,15 +187,16 @@ impl Queue {
         self.due.clear();
         self.endpoint_due.clear();
         self.endpoint_min.clear();
-        let heads: Vec<(EndpointId, i64, DeliveryId)> = self
-            .chains
-            .values()
-            .filter_map(|chain| chain.values().next())
-            .filter_map(|id| self.open.get(id))
-            .map(|record| (record.endpoint, record.due_at_ms, record.id))
-            .collect();
-        for (endpoint, due_at, id) in heads {
-            self.due.entry(endpoint).or_default().insert((due_at, id));
+        let mut previous: Option<(EndpointId, u64)> = None;
+        for (&(endpoint, chain, seq), slot) in &self.open {
+            if previous == Some((endpoint, chain)) {
+                continue;
+            }
+            previous = Some((endpoint, chain));
+            self.due
+                .entry(endpoint)
+                .or_default()
+                .insert((slot.due_at_ms, chain, seq));
         }
         let endpoints: Vec<EndpointId> = self.due.keys().copied().collect();
         for endpoint in endpoints {
@@ -107,39 +204,33 @@ impl Queue {
         }
     }
 
-    /// Adds a new delivery at the end of its chain; returns the record with its seq.
-    pub(crate) fn push(&mut self, mut record: Delivery) -> Delivery {
+    /// Adds a new delivery at the end of its chain: sets its `seq`, status pending, no lease.
+    pub(crate) fn push(&mut self, record: &mut Delivery) {
         record.seq = self.next_seq;
         self.next_seq += 1;
         record.status = DeliveryStatus::Pending;
         record.lease = 0;
-        let chain = self
-            .chains
-            .entry((record.endpoint, record.resource_key.clone()))
-            .or_default();
-        chain.insert(record.seq, record.id);
-        if chain.len() == 1 {
+        let place = self.place(record);
+        let (endpoint, chain, seq) = place;
+        let is_head = self
+            .open
+            .range((endpoint, chain, 0)..=(endpoint, chain, u64::MAX))
+            .next()
+            .is_none();
+        self.open.insert(
+            place,
+            Slot {
+                id: record.id,
+                due_at_ms: record.due_at_ms,
+            },
+        );
+        if is_head {
             self.due
-                .entry(record.endpoint)
+                .entry(endpoint)
                 .or_default()
-                .insert((record.due_at_ms, record.id));
-            self.refresh(record.endpoint);
+                .insert((record.due_at_ms, chain, seq));
+            self.refresh(endpoint);
         }
-        self.open.insert(record.id, record.clone());
-        record
-    }
-
-    /// Puts a failed delivery back at the end of its chain, due at `now_ms`.
-    pub(crate) fn requeue(&mut self, mut record: Delivery, now_ms: i64) -> Delivery {
-        record.due_at_ms = now_ms;
-        record.round_attempts = 0;
-        record.finished_at_ms = None;
-        self.push(record)
-    }
-
-    /// An open delivery.
-    pub(crate) fn get(&self, id: DeliveryId) -> Option<&Delivery> {
-        self.open.get(&id)
     }
 
     /// How many deliveries are open.
@@ -147,9 +238,9 @@ impl Queue {
         self.open.len()
     }
 
-    /// Leases due heads, fairly across endpoints. Returns the leased records and when the
+    /// Leases due heads, fairly across endpoints. Returns the leases taken and when the
     /// next claim could find more.
-    pub(crate) fn claim(&mut self, request: &ClaimRequest) -> (Vec<Delivery>, Option<i64>) {
+    pub(crate) fn claim(&mut self, request: &ClaimRequest) -> (Vec<Leased>, Option<i64>) {
         let now = request.now_ms;
         let lease_end = now.saturating_add(duration_millis(request.lease).max(1));
         let candidates: Vec<EndpointId> = self
@@ -182,34 +273,44 @@ impl Queue {
             if take == 0 {
                 continue;
             }
-            let due_now: Vec<(i64, DeliveryId)> = self
+            let due_now: Vec<(i64, u64, u64)> = self
                 .due
                 .get(&endpoint)
                 .map(|heads| {
                     heads
-                        .range(..(now.saturating_add(1), MIN_ID))
+                        .range(..(now.saturating_add(1), 0, 0))
                         .take(take)
                         .copied()
                         .collect()
                 })
                 .unwrap_or_default();
-            for (due_at, id) in due_now {
-                let Some(record) = self.open.get_mut(&id) else {
+            for (due_at, chain, seq) in due_now {
+                let place = (endpoint, chain, seq);
+                let Some(slot) = self.open.get_mut(&place) else {
                     continue;
                 };
+                slot.due_at_ms = lease_end;
+                let id = slot.id;
                 let heads = self.due.entry(endpoint).or_default();
-                heads.remove(&(due_at, id));
-                heads.insert((lease_end, id));
+                heads.remove(&(due_at, chain, seq));
+                heads.insert((lease_end, chain, seq));
+                let token = self.next_lease;
+                self.next_lease += 1;
+                let lease = Lease {
+                    place,
+                    token,
+                    until_ms: lease_end,
+                };
                 let leases = self.leased.entry(endpoint).or_default();
-                if record.status == DeliveryStatus::InFlight {
-                    leases.remove(&(record.due_at_ms, id));
+                if let Some(expired) = self.leases.insert(id, lease) {
+                    leases.remove(&(expired.until_ms, id));
                 }
                 leases.insert((lease_end, id));
-                record.status = DeliveryStatus::InFlight;
-                record.due_at_ms = lease_end;
-                record.lease = self.next_lease;
-                self.next_lease += 1;
-                claimed.push(record.clone());
+                claimed.push(Leased {
+                    id,
+                    token,
+                    until_ms: lease_end,
+                });
             }
             self.refresh(endpoint);
         }
@@ -224,91 +325,61 @@ impl Queue {
         (claimed, next_due)
     }
 
-    /// Ends a lease.
+    /// Ends the lease `token` on `id`: a delivered or failed delivery leaves its chain (the
+    /// next one becomes the head), a retried or released one stays the head with a new due
+    /// time. Returns whether it left. Apply the same `finish` to the record with [`settle`].
+    ///
+    /// # Errors
+    /// [`StoreError::lease_lost`] when `id` is not in flight under `token`.
     pub(crate) fn finish(
         &mut self,
         id: DeliveryId,
-        lease: u64,
-        finish: Finish,
-    ) -> Result<Change, StoreError> {
-        let (endpoint, old_due) = self
-            .open
+        token: u64,
+        finish: &Finish,
+    ) -> Result<bool, StoreError> {
+        let lease = self
+            .leases
             .get(&id)
-            .filter(|record| record.status == DeliveryStatus::InFlight && record.lease == lease)
-            .map(|record| (record.endpoint, record.due_at_ms))
+            .copied()
+            .filter(|lease| lease.token == token)
             .ok_or_else(StoreError::lease_lost)?;
+        self.leases.remove(&id);
+        let (endpoint, chain, seq) = lease.place;
         if let Some(leases) = self.leased.get_mut(&endpoint) {
-            leases.remove(&(old_due, id));
+            leases.remove(&(lease.until_ms, id));
             if leases.is_empty() {
                 self.leased.remove(&endpoint);
             }
         }
-        if let Some(heads) = self.due.get_mut(&endpoint) {
-            heads.remove(&(old_due, id));
-        }
-        let change = match finish {
-            Finish::Delivered(attempt) => self.close(id, attempt, DeliveryStatus::Delivered),
-            Finish::Failed(attempt) => self.close(id, attempt, DeliveryStatus::Failed),
-            Finish::Retry { attempt, at_ms } => self.reschedule(id, Some(attempt), at_ms),
-            Finish::Release { at_ms } => self.reschedule(id, None, at_ms),
+        let heads = self.due.entry(endpoint).or_default();
+        heads.remove(&(lease.until_ms, chain, seq));
+        let due_again = match finish {
+            Finish::Delivered(_) | Finish::Failed(_) => None,
+            Finish::Retry { at_ms, .. } | Finish::Release { at_ms } => Some(*at_ms),
         };
-        self.refresh(endpoint);
-        change.ok_or_else(StoreError::lease_lost)
-    }
-
-    /// Takes a finished delivery out of the queue; the next in its chain becomes the head.
-    fn close(
-        &mut self,
-        id: DeliveryId,
-        attempt: crate::delivery::AttemptRecord,
-        status: DeliveryStatus,
-    ) -> Option<Change> {
-        let mut record = self.open.remove(&id)?;
-        record.lease = 0;
-        record.round_attempts = record.round_attempts.saturating_add(1);
-        record.finished_at_ms = Some(
-            attempt
-                .at_ms
-                .saturating_add(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX)),
-        );
-        record.attempts.push(attempt);
-        record.status = status;
-        let key = (record.endpoint, record.resource_key.clone());
-        let next_head = self.chains.get_mut(&key).and_then(|chain| {
-            chain.remove(&record.seq);
-            chain.values().next().copied()
-        });
-        match next_head.and_then(|head| self.open.get(&head)) {
-            Some(head) => {
-                let entry = (head.due_at_ms, head.id);
-                self.due.entry(record.endpoint).or_default().insert(entry);
+        let left = match due_again {
+            Some(at_ms) => {
+                if let Some(slot) = self.open.get_mut(&lease.place) {
+                    slot.due_at_ms = at_ms;
+                }
+                heads.insert((at_ms, chain, seq));
+                false
             }
             None => {
-                self.chains.remove(&key);
+                self.open.remove(&lease.place);
+                let next = self
+                    .open
+                    .range((endpoint, chain, seq)..=(endpoint, chain, u64::MAX))
+                    .next()
+                    .map(|(&(_, _, next_seq), slot)| (slot.due_at_ms, chain, next_seq));
+                if let Some(head) = next {
+                    heads.insert(head);
+                }
+                true
             }
-        }
-        Some(Change::Finished(record))
-    }
-
-    /// Keeps a delivery at the head of its chain with a new due time.
-    fn reschedule(
-        &mut self,
-        id: DeliveryId,
-        attempt: Option<crate::delivery::AttemptRecord>,
-        at_ms: i64,
-    ) -> Option<Change> {
-        let record = self.open.get_mut(&id)?;
-        record.lease = 0;
-        if let Some(attempt) = attempt {
-            record.round_attempts = record.round_attempts.saturating_add(1);
-            record.attempts.push(attempt);
-        }
-        record.status = DeliveryStatus::Pending;
-        record.due_at_ms = at_ms;
-        let endpoint = record.endpoint;
-        let change = Change::Upsert(record.clone());
-        self.due.entry(endpoint).or_default().insert((at_ms, id));
-        Some(change)
+        };
+        self.refresh(endpoint);
+        Ok(left)
     }
 
     /// Keeps `endpoint_due` in step with the endpoint's earliest head.
@@ -317,9 +388,12 @@ impl Queue {
             .due
             .get(&endpoint)
             .and_then(|heads| heads.first())
-            .map(|(due_at, _)| *due_at);
+            .map(|(due_at, _, _)| *due_at);
         let previous = self.endpoint_min.get(&endpoint).copied();
         if previous == earliest {
+            if earliest.is_none() {
+                self.due.remove(&endpoint);
+            }
             return;
         }
         if let Some(previous) = previous {
@@ -366,6 +440,12 @@ mod tests {
         }
     }
 
+    fn push(queue: &mut Queue, endpoint: EndpointId, key: &str, due_at_ms: i64) -> Delivery {
+        let mut record = record(endpoint, key, due_at_ms);
+        queue.push(&mut record);
+        record
+    }
+
     fn attempt(status: u16) -> AttemptRecord {
         AttemptRecord {
             number: 1,
@@ -378,7 +458,7 @@ mod tests {
         }
     }
 
-    fn claim(queue: &mut Queue, now_ms: i64, limit: usize) -> Vec<Delivery> {
+    fn claim(queue: &mut Queue, now_ms: i64, limit: usize) -> Vec<Leased> {
         claim_with(queue, now_ms, limit, HashMap::new()).0
     }
 
@@ -387,7 +467,7 @@ mod tests {
         now_ms: i64,
         limit: usize,
         overrides: HashMap<EndpointId, usize>,
-    ) -> (Vec<Delivery>, Option<i64>) {
+    ) -> (Vec<Leased>, Option<i64>) {
         queue.claim(&ClaimRequest {
             now_ms,
             limit,
@@ -401,10 +481,12 @@ mod tests {
         let mut queue = Queue::default();
         let e = EndpointId::generate();
         queue.set_endpoint(e, 8, true);
-        let first = queue.push(record(e, "r1", 0));
-        let second = queue.push(record(e, "r1", 0));
-        let other = queue.push(record(e, "r2", 0));
-        let claimed: Vec<DeliveryId> = claim(&mut queue, 0, 10).iter().map(|d| d.id).collect();
+        let first = push(&mut queue, e, "r1", 0);
+        let second = push(&mut queue, e, "r1", 0);
+        let other = push(&mut queue, e, "r2", 0);
+        assert!(first.seq < second.seq && second.seq < other.seq);
+        let leases = claim(&mut queue, 0, 10);
+        let claimed: Vec<DeliveryId> = leases.iter().map(|l| l.id).collect();
         assert_eq!(claimed.len(), 2);
         assert!(claimed.contains(&first.id) && claimed.contains(&other.id));
         assert!(
@@ -413,29 +495,24 @@ mod tests {
         );
 
         // A retry keeps the head: the second still waits.
-        let lease = queue.get(first.id).unwrap().lease;
-        queue
-            .finish(
-                first.id,
-                lease,
-                Finish::Retry {
-                    attempt: attempt(503),
-                    at_ms: 5,
-                },
-            )
-            .unwrap();
+        let token = leases.iter().find(|l| l.id == first.id).unwrap().token;
+        let retry = Finish::Retry {
+            attempt: attempt(503),
+            at_ms: 5,
+        };
+        assert!(!queue.finish(first.id, token, &retry).unwrap());
         assert!(claim(&mut queue, 4, 10).is_empty());
         let again = claim(&mut queue, 5, 10);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].id, first.id);
 
         // Delivered: the second becomes the head.
-        queue
-            .finish(first.id, again[0].lease, Finish::Delivered(attempt(200)))
-            .unwrap();
+        let delivered = Finish::Delivered(attempt(200));
+        assert!(queue.finish(first.id, again[0].token, &delivered).unwrap());
         let next = claim(&mut queue, 6, 10);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].id, second.id);
+        assert_eq!(queue.len(), 2);
     }
 
     #[test]
@@ -443,23 +520,24 @@ mod tests {
         let mut queue = Queue::default();
         let e = EndpointId::generate();
         queue.set_endpoint(e, 1, true);
-        let d = queue.push(record(e, "r", 0));
+        let d = push(&mut queue, e, "r", 0);
         let first = claim(&mut queue, 0, 10);
         assert_eq!(first.len(), 1);
+        assert_eq!(first[0].until_ms, 10_000);
         assert!(
             claim(&mut queue, 9_999, 10).is_empty(),
             "leased, and the cap is 1"
         );
         let second = claim(&mut queue, 10_000, 10);
         assert_eq!(second.len(), 1, "lease ran out");
-        assert_ne!(first[0].lease, second[0].lease);
-        let stale = queue.finish(d.id, first[0].lease, Finish::Delivered(attempt(200)));
+        assert_ne!(first[0].token, second[0].token);
+        let delivered = Finish::Delivered(attempt(200));
+        let stale = queue.finish(d.id, first[0].token, &delivered);
         assert!(stale.unwrap_err().is_lease_lost());
-        assert!(matches!(
-            queue.finish(d.id, second[0].lease, Finish::Delivered(attempt(200))),
-            Ok(Change::Finished(_))
-        ));
+        assert!(queue.finish(d.id, second[0].token, &delivered).unwrap());
         assert_eq!(queue.len(), 0);
+        let again = queue.finish(d.id, second[0].token, &delivered);
+        assert!(again.unwrap_err().is_lease_lost(), "a lease ends once");
     }
 
     #[test]
@@ -470,14 +548,14 @@ mod tests {
         queue.set_endpoint(dead, 2, true);
         queue.set_endpoint(healthy, 8, true);
         for i in 0..100 {
-            queue.push(record(dead, &format!("r{i}"), i));
+            push(&mut queue, dead, &format!("r{i}"), i);
         }
-        let fresh = queue.push(record(healthy, "h", 200));
+        let fresh = push(&mut queue, healthy, "h", 200);
         let claimed = claim(&mut queue, 200, 10);
-        let to_dead = claimed.iter().filter(|d| d.endpoint == dead).count();
+        let to_dead = claimed.iter().filter(|l| l.id != fresh.id).count();
         assert_eq!(to_dead, 2, "the dead endpoint's backlog is capped");
         assert!(
-            claimed.iter().any(|d| d.id == fresh.id),
+            claimed.iter().any(|l| l.id == fresh.id),
             "first attempt not stuck"
         );
 
@@ -487,11 +565,9 @@ mod tests {
         assert_eq!(next_due, Some(10_200), "only the lease ends remain ahead");
 
         queue.set_endpoint(dead, 2, false);
-        assert!(
-            claim(&mut queue, 20_000, 10)
-                .iter()
-                .all(|d| d.endpoint != dead)
-        );
+        let later = claim(&mut queue, 20_000, 10);
+        assert_eq!(later.len(), 1, "only the healthy endpoint's expired lease");
+        assert_eq!(later[0].id, fresh.id);
     }
 
     #[test]
@@ -499,22 +575,18 @@ mod tests {
         let mut queue = Queue::default();
         let e = EndpointId::generate();
         queue.set_endpoint(e, 8, true);
-        let a = queue.push(record(e, "r", 0));
-        let b = queue.push(record(e, "r", 0));
+        let mut a = push(&mut queue, e, "r", 0);
+        let b = push(&mut queue, e, "r", 0);
         let leased = claim(&mut queue, 0, 10);
         assert_eq!(leased.len(), 1);
-        let mut records = vec![
-            queue.get(b.id).unwrap().clone(),
-            queue.get(a.id).unwrap().clone(),
-        ];
-        records.reverse();
+        leased[0].apply(&mut a);
 
         let mut reloaded = Queue::default();
         reloaded.set_endpoint(e, 8, true);
-        for r in records.into_iter().rev() {
-            reloaded.load(r);
-        }
+        reloaded.load(&b);
+        reloaded.load(&a);
         reloaded.rebuild();
+        assert_eq!(reloaded.len(), 2);
         assert!(
             claim(&mut reloaded, 5_000, 10).is_empty(),
             "a is still leased"
@@ -522,7 +594,22 @@ mod tests {
         let again = claim(&mut reloaded, 10_000, 10);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].id, a.id);
-        assert!(again[0].lease > leased[0].lease, "tokens never repeat");
+        assert!(again[0].token > leased[0].token, "tokens never repeat");
+        let failed = Finish::Failed(attempt(400));
+        assert!(
+            reloaded
+                .finish(a.id, leased[0].token, &failed)
+                .unwrap_err()
+                .is_lease_lost(),
+            "the reloaded lease was taken over"
+        );
+        assert!(reloaded.finish(a.id, again[0].token, &failed).unwrap());
+        let next = claim(&mut reloaded, 10_001, 10);
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].id, b.id);
+        let mut c = record(e, "r", 0);
+        reloaded.push(&mut c);
+        assert!(c.seq > b.seq, "seq continues after the stored ones");
     }
 
     #[test]
@@ -530,22 +617,45 @@ mod tests {
         let mut queue = Queue::default();
         let e = EndpointId::generate();
         queue.set_endpoint(e, 8, true);
-        let a = queue.push(record(e, "r", 0));
+        let mut a = push(&mut queue, e, "r", 0);
         let claimed = claim(&mut queue, 0, 10);
-        let Change::Finished(failed) = queue
-            .finish(a.id, claimed[0].lease, Finish::Failed(attempt(400)))
-            .unwrap()
-        else {
-            panic!("finished")
-        };
-        assert_eq!(failed.status, DeliveryStatus::Failed);
-        assert_eq!(failed.round_attempts, 1);
-        let b = queue.push(record(e, "r", 0));
-        let again = queue.requeue(failed, 50);
-        assert_eq!(again.round_attempts, 0);
-        assert!(again.seq > b.seq);
+        claimed[0].apply(&mut a);
+        let failed = Finish::Failed(attempt(400));
+        assert!(queue.finish(a.id, claimed[0].token, &failed).unwrap());
+        assert!(settle(&mut a, failed));
+        assert_eq!(a.status, DeliveryStatus::Failed);
+        assert_eq!(a.round_attempts, 1);
+        assert_eq!(a.finished_at_ms, Some(1));
+        let b = push(&mut queue, e, "r", 0);
+        reopen(&mut a, 50);
+        queue.push(&mut a);
+        assert_eq!(a.round_attempts, 0);
+        assert_eq!(a.status, DeliveryStatus::Pending);
+        assert!(a.seq > b.seq);
         let next = claim(&mut queue, 100, 10);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].id, b.id);
+    }
+
+    #[test]
+    fn settle_records_retries_and_releases() {
+        let mut d = record(EndpointId::generate(), "r", 0);
+        d.lease = 7;
+        let retry = Finish::Retry {
+            attempt: attempt(503),
+            at_ms: 900,
+        };
+        assert!(!settle(&mut d, retry));
+        assert_eq!(
+            (d.status, d.due_at_ms, d.lease, d.round_attempts),
+            (DeliveryStatus::Pending, 900, 0, 1)
+        );
+        assert_eq!(d.attempts.len(), 1);
+        assert!(!settle(&mut d, Finish::Release { at_ms: 1_000 }));
+        assert_eq!((d.due_at_ms, d.round_attempts), (1_000, 1));
+        assert!(d.finished_at_ms.is_none());
+        assert!(settle(&mut d, Finish::Delivered(attempt(200))));
+        assert_eq!(d.status, DeliveryStatus::Delivered);
+        assert_eq!(d.attempts.len(), 2);
     }
 }

@@ -8,11 +8,12 @@
 //! its change is on disk.
 //!
 //! The queue's indexes ([`Queue`]) live in memory and are rebuilt from the `open` table
-//! when the file is opened, so opening costs time proportional to the open deliveries.
+//! when the file is opened, so opening costs time proportional to the open deliveries. They
+//! hold about 100 bytes per open delivery; the records themselves (attempt history and
+//! all) stay on disk and are read back when a claim or finish changes them.
 //! If a commit fails, memory and disk may disagree; the store then refuses all further
 //! work (it is *poisoned*) and must be reopened, which reloads the truth from disk.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,9 +22,9 @@ use std::thread::JoinHandle;
 
 use redb::{Database, ReadableDatabase as _, ReadableTable, TableDefinition, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
-use webhook_core::idempotency::{WINDOW_SECS, next_window_start};
+use webhook_core::idempotency::{WindowStarts, triple_key};
 
-use super::queue::{Change, Queue};
+use super::queue::{Queue, reopen, settle};
 use super::{
     Claim, ClaimRequest, Claimed, Finish, NewDelivery, Payload, Snapshot, Store, StoreError,
     StoreFuture, StoredEndpoint, StoredOrganization,
@@ -77,14 +78,8 @@ pub struct RedbStore {
 struct Inner {
     ops: Mutex<Option<mpsc::Sender<Op>>>,
     commits: Arc<AtomicU64>,
-    windows: Mutex<Windows>,
+    windows: Mutex<WindowStarts>,
     writer: Mutex<Option<JoinHandle<()>>>,
-}
-
-#[derive(Default)]
-struct Windows {
-    starts: HashMap<String, i64>,
-    last_prune: i64,
 }
 
 impl fmt::Debug for RedbStore {
@@ -151,10 +146,7 @@ impl RedbStore {
             inner: Arc::new(Inner {
                 ops: Mutex::new(Some(sender)),
                 commits,
-                windows: Mutex::new(Windows {
-                    starts: windows,
-                    last_prune: 0,
-                }),
+                windows: Mutex::new(windows),
                 writer: Mutex::new(Some(writer)),
             }),
         })
@@ -195,10 +187,6 @@ impl RedbStore {
     }
 }
 
-fn window_key(organization: &str, kind: &str, entity: &str) -> String {
-    format!("{organization}\u{1f}{kind}\u{1f}{entity}")
-}
-
 impl Store for RedbStore {
     fn load(&self) -> StoreFuture<'_, Snapshot> {
         self.call(Op::Load)
@@ -219,24 +207,15 @@ impl Store for RedbStore {
         entity: &'a str,
         now: i64,
     ) -> StoreFuture<'a, i64> {
-        let key = window_key(organization, kind, entity);
+        let key = triple_key(organization, kind, entity);
         let (start, prune) = {
             let mut windows = self
                 .inner
                 .windows
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let prune = now.saturating_sub(windows.last_prune) >= WINDOW_SECS;
-            if prune {
-                windows.last_prune = now;
-                windows
-                    .starts
-                    .retain(|_, start| now.saturating_sub(*start) < WINDOW_SECS || *start > now);
-            }
-            let current = windows.starts.get(&key).copied();
-            let start = next_window_start(current, now);
-            windows.starts.insert(key.clone(), start);
-            (start, prune.then_some(now.saturating_sub(WINDOW_SECS)))
+            let prune = windows.prune(now);
+            (windows.claim(&key, now), prune)
         };
         // The window reaches disk in the same or an earlier batch than the publish that uses
         // it, because both go through the one writer in order.
@@ -295,7 +274,7 @@ impl Store for RedbStore {
 }
 
 /// Reads the queue and idempotency windows from the file, creating missing tables.
-fn load(db: &Database) -> Result<(Queue, HashMap<String, i64>), StoreError> {
+fn load(db: &Database) -> Result<(Queue, WindowStarts), StoreError> {
     let txn = db.begin_write().map_err(StoreError::backend)?;
     {
         // Creates every table, so that reads below and later batches find them.
@@ -315,14 +294,14 @@ fn load(db: &Database) -> Result<(Queue, HashMap<String, i64>), StoreError> {
     let open = txn.open_table(OPEN).map_err(StoreError::backend)?;
     for row in open.iter().map_err(StoreError::backend)? {
         let (_, value) = row.map_err(StoreError::backend)?;
-        queue.load(decode(value.value())?);
+        queue.load(&decode(value.value())?);
     }
     queue.rebuild();
-    let mut windows = HashMap::new();
+    let mut windows = WindowStarts::new();
     let table = txn.open_table(WINDOWS).map_err(StoreError::backend)?;
     for row in table.iter().map_err(StoreError::backend)? {
         let (key, start) = row.map_err(StoreError::backend)?;
-        windows.insert(key.value().to_owned(), start.value());
+        windows.restore(key.value(), start.value());
     }
     Ok((queue, windows))
 }
@@ -368,28 +347,35 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    fn apply(&mut self, change: &Change) -> Result<(), StoreError> {
-        match change {
-            Change::Upsert(record) => self.upsert(record),
-            Change::Finished(record) => {
-                let id = record.id.as_u128();
-                self.open.remove(id).map_err(StoreError::backend)?;
-                self.finished
-                    .insert(id, encode(record)?.as_slice())
-                    .map_err(StoreError::backend)?;
-                let at = record.finished_at_ms.unwrap_or_default();
-                if record.status == DeliveryStatus::Failed {
-                    self.failed
-                        .insert((record.endpoint.as_u128(), at, id), ())
-                        .map_err(StoreError::backend)?;
-                } else {
-                    self.delivered
-                        .insert((at, id), ())
-                        .map_err(StoreError::backend)?;
-                }
-                Ok(())
-            }
+    /// An open delivery's record. The queue knows it is open, so a missing record means
+    /// the file and the queue disagree.
+    fn open_record(&self, id: DeliveryId) -> Result<Delivery, StoreError> {
+        match self.open.get(id.as_u128()).map_err(StoreError::backend)? {
+            Some(bytes) => decode(bytes.value()),
+            None => Err(StoreError::corrupt(format!(
+                "open delivery {id} has no record"
+            ))),
         }
+    }
+
+    /// Moves a delivered or failed record from the open table to the finished one.
+    fn finished(&mut self, record: &Delivery) -> Result<(), StoreError> {
+        let id = record.id.as_u128();
+        self.open.remove(id).map_err(StoreError::backend)?;
+        self.finished
+            .insert(id, encode(record)?.as_slice())
+            .map_err(StoreError::backend)?;
+        let at = record.finished_at_ms.unwrap_or_default();
+        if record.status == DeliveryStatus::Failed {
+            self.failed
+                .insert((record.endpoint.as_u128(), at, id), ())
+                .map_err(StoreError::backend)?;
+        } else {
+            self.delivered
+                .insert((at, id), ())
+                .map_err(StoreError::backend)?;
+        }
+        Ok(())
     }
 
     fn payload(&self, id: DeliveryId) -> Result<Option<Payload>, StoreError> {
@@ -636,8 +622,9 @@ impl Writer {
                 .map(|_| None)
             }
             Op::Enqueue(deliveries, reply) => run!(reply, {
-                for new in deliveries {
-                    let record = queue.push(new.record);
+                for mut new in deliveries {
+                    queue.push(&mut new.record);
+                    let record = new.record;
                     let id = record.id.as_u128();
                     tables
                         .payloads
@@ -654,9 +641,11 @@ impl Writer {
                 Ok(())
             }),
             Op::Claim(request, reply) => run!(reply, {
-                let (records, next_due_ms) = queue.claim(&request);
-                let mut deliveries = Vec::with_capacity(records.len());
-                for record in records {
+                let (leases, next_due_ms) = queue.claim(&request);
+                let mut deliveries = Vec::with_capacity(leases.len());
+                for leased in leases {
+                    let mut record = tables.open_record(leased.id)?;
+                    leased.apply(&mut record);
                     tables.upsert(&record)?;
                     match tables.payload(record.id)? {
                         Some(payload) => deliveries.push(Claimed { record, payload }),
@@ -675,12 +664,17 @@ impl Writer {
                 })
             }),
             Op::Finish(id, lease, finish, reply) => run!(reply, {
-                let change = queue.finish(id, lease, finish)?;
-                tables.apply(&change)
+                queue.finish(id, lease, &finish)?;
+                let mut record = tables.open_record(id)?;
+                if settle(&mut record, finish) {
+                    tables.finished(&record)
+                } else {
+                    tables.upsert(&record)
+                }
             }),
             Op::Get(id, reply) => run!(reply, {
-                if let Some(record) = queue.get(id) {
-                    return Ok(Some(record.clone()));
+                if let Some(bytes) = tables.open.get(id.as_u128()).map_err(StoreError::backend)? {
+                    return Ok(Some(decode(bytes.value())?));
                 }
                 match tables
                     .finished
@@ -712,7 +706,9 @@ impl Writer {
                     .failed
                     .remove((record.endpoint.as_u128(), failed_at, id.as_u128()))
                     .map_err(StoreError::backend)?;
-                let record = queue.requeue(record, now_ms);
+                let mut record = record;
+                reopen(&mut record, now_ms);
+                queue.push(&mut record);
                 tables.upsert(&record)?;
                 Ok(true)
             }),
@@ -775,6 +771,7 @@ fn refuse(op: Op, error: impl Fn() -> StoreError) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::collections::HashMap;
     use std::time::Duration;
 
     use super::*;
