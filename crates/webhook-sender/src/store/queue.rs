@@ -42,6 +42,19 @@ struct Lease {
     until_ms: i64,
 }
 
+/// A delivery whose lease was released by [`Queue::release`] and whose next step waits for
+/// [`Queue::settle_parked`]: until then it is neither claimable nor in flight.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parked(Place);
+
+/// A delivery ready to enter the queue with [`Queue::insert`], its `seq` already given by
+/// [`Queue::reserve_seq`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    place: Place,
+    slot: Slot,
+}
+
 /// A lease a claim took, for the backend to write into the delivery's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Leased {
@@ -88,6 +101,15 @@ pub(crate) fn settle(record: &mut Delivery, finish: Finish) -> bool {
         record.due_at_ms = due_at_ms;
     }
     status.is_terminal()
+}
+
+/// When a finished lease makes the delivery due again: `None` when it leaves its chain
+/// (delivered or failed).
+pub(crate) fn due_again(finish: &Finish) -> Option<i64> {
+    match finish {
+        Finish::Delivered(_) | Finish::Failed(_) => None,
+        Finish::Retry { at_ms, .. } | Finish::Release { at_ms } => Some(*at_ms),
+    }
 }
 
 /// Prepares a failed record to go back into the queue (redrive): due at `now_ms`, with a
@@ -206,29 +228,48 @@ impl Queue {
 
     /// Adds a new delivery at the end of its chain: sets its `seq`, status pending, no lease.
     pub(crate) fn push(&mut self, record: &mut Delivery) {
+        self.prepare(record);
+        let entry = self.entry(record);
+        self.insert(entry);
+    }
+
+    /// Gives a new delivery its `seq` (status pending, no lease) without queueing it yet:
+    /// a backend that must not hand it out before it is durable calls [`Queue::insert`]
+    /// with its [`Queue::entry`] once it is. Entries must be inserted in `seq` order per
+    /// chain, which a single writer does by inserting in the order it prepared.
+    pub(crate) fn prepare(&mut self, record: &mut Delivery) {
         record.seq = self.next_seq;
         self.next_seq += 1;
         record.status = DeliveryStatus::Pending;
         record.lease = 0;
-        let place = self.place(record);
+    }
+
+    /// What [`Queue::insert`] needs of a prepared record.
+    pub(crate) fn entry(&self, record: &Delivery) -> Entry {
+        Entry {
+            place: self.place(record),
+            slot: Slot {
+                id: record.id,
+                due_at_ms: record.due_at_ms,
+            },
+        }
+    }
+
+    /// Queues a prepared delivery at the end of its chain.
+    pub(crate) fn insert(&mut self, entry: Entry) {
+        let Entry { place, slot } = entry;
         let (endpoint, chain, seq) = place;
         let is_head = self
             .open
             .range((endpoint, chain, 0)..=(endpoint, chain, u64::MAX))
             .next()
             .is_none();
-        self.open.insert(
-            place,
-            Slot {
-                id: record.id,
-                due_at_ms: record.due_at_ms,
-            },
-        );
+        self.open.insert(place, slot);
         if is_head {
             self.due
                 .entry(endpoint)
                 .or_default()
-                .insert((record.due_at_ms, chain, seq));
+                .insert((slot.due_at_ms, chain, seq));
             self.refresh(endpoint);
         }
     }
@@ -337,6 +378,19 @@ impl Queue {
         token: u64,
         finish: &Finish,
     ) -> Result<bool, StoreError> {
+        let parked = self.release(id, token)?;
+        Ok(self.settle_parked(parked, due_again(finish)))
+    }
+
+    /// The first half of [`Queue::finish`]: ends the lease (the endpoint's slot is free at
+    /// once) and parks the delivery, which stays out of claims until
+    /// [`Queue::settle_parked`]. A durable backend settles it once the finish is on disk,
+    /// so that neither a retry nor the next delivery of the chain goes out before the
+    /// change that allows it is durable.
+    ///
+    /// # Errors
+    /// [`StoreError::lease_lost`] when `id` is not in flight under `token`.
+    pub(crate) fn release(&mut self, id: DeliveryId, token: u64) -> Result<Parked, StoreError> {
         let lease = self
             .leases
             .get(&id)
@@ -351,35 +405,45 @@ impl Queue {
                 self.leased.remove(&endpoint);
             }
         }
-        let heads = self.due.entry(endpoint).or_default();
-        heads.remove(&(lease.until_ms, chain, seq));
-        let due_again = match finish {
-            Finish::Delivered(_) | Finish::Failed(_) => None,
-            Finish::Retry { at_ms, .. } | Finish::Release { at_ms } => Some(*at_ms),
-        };
+        if let Some(heads) = self.due.get_mut(&endpoint) {
+            heads.remove(&(lease.until_ms, chain, seq));
+        }
+        self.refresh(endpoint);
+        Ok(Parked(lease.place))
+    }
+
+    /// The second half of [`Queue::finish`]: `due_again` is when a retried or released
+    /// delivery is due ([`due_again`]); `None` means it left its chain. Returns whether it
+    /// left.
+    pub(crate) fn settle_parked(&mut self, parked: Parked, due_again: Option<i64>) -> bool {
+        let place = parked.0;
+        let (endpoint, chain, seq) = place;
         let left = match due_again {
             Some(at_ms) => {
-                if let Some(slot) = self.open.get_mut(&lease.place) {
+                if let Some(slot) = self.open.get_mut(&place) {
                     slot.due_at_ms = at_ms;
+                    self.due
+                        .entry(endpoint)
+                        .or_default()
+                        .insert((at_ms, chain, seq));
                 }
-                heads.insert((at_ms, chain, seq));
                 false
             }
             None => {
-                self.open.remove(&lease.place);
+                self.open.remove(&place);
                 let next = self
                     .open
                     .range((endpoint, chain, seq)..=(endpoint, chain, u64::MAX))
                     .next()
                     .map(|(&(_, _, next_seq), slot)| (slot.due_at_ms, chain, next_seq));
                 if let Some(head) = next {
-                    heads.insert(head);
+                    self.due.entry(endpoint).or_default().insert(head);
                 }
                 true
             }
         };
         self.refresh(endpoint);
-        Ok(left)
+        left
     }
 
     /// Keeps `endpoint_due` in step with the endpoint's earliest head.

@@ -7,6 +7,17 @@
 //! and acknowledgements therefore share one fsync, and a caller that got an answer knows
 //! its change is on disk.
 //!
+//! Claims do not wait for a commit: they are served from the in-memory [`Queue`] under a
+//! mutex, with the records and payloads read in a redb read transaction, and the lease is
+//! written to the file later, in the writer's next batch. That is safe because the queue
+//! only ever holds what is durable: a new delivery enters it once its enqueue is committed,
+//! and a finished lease takes effect in the queue (the retry's new due time, or the next
+//! delivery of the chain becoming the head) once the finish is committed; between release
+//! and commit the delivery is parked, neither claimable nor in flight. A lease that never
+//! reached the file (a crash right after the claim) only makes the delivery due again at
+//! once on restart, which at-least-once delivery allows. Until its lease is written,
+//! [`Store::delivery`](super::Store::delivery) shows a just-claimed delivery as pending.
+//!
 //! The queue's indexes ([`Queue`]) live in memory and are rebuilt from the `open` table
 //! when the file is opened, so opening costs time proportional to the open deliveries. They
 //! hold about 100 bytes per open delivery; the records themselves (attempt history and
@@ -16,7 +27,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -24,7 +35,7 @@ use redb::{Database, ReadableDatabase as _, ReadableTable, TableDefinition, Writ
 use tokio::sync::{mpsc, oneshot};
 use webhook_core::idempotency::{WindowStarts, triple_key};
 
-use super::queue::{Queue, reopen, settle};
+use super::queue::{Entry, Leased, Parked, Queue, due_again, reopen, settle};
 use super::{
     Claim, ClaimRequest, Claimed, Finish, NewDelivery, Payload, Snapshot, Store, StoreError,
     StoreFuture, StoredEndpoint, StoredOrganization,
@@ -57,8 +68,8 @@ enum Op {
     PutWindow(String, i64),
     PruneWindows(i64),
     Enqueue(Vec<NewDelivery>, Reply<()>),
-    Claim(ClaimRequest, Reply<Claim>),
-    Finish(DeliveryId, u64, Finish, Reply<()>),
+    Lease(Vec<Leased>),
+    Finish(DeliveryId, Parked, Finish, Reply<()>),
     Get(DeliveryId, Reply<Option<Delivery>>),
     Redrive(DeliveryId, i64, Reply<bool>),
     FailedSince(EndpointId, i64, Reply<Vec<DeliveryId>>),
@@ -77,6 +88,11 @@ pub struct RedbStore {
 
 struct Inner {
     ops: Mutex<Option<mpsc::Sender<Op>>>,
+    /// The file, for claims' read transactions; `None` once closed.
+    db: Mutex<Option<Arc<Database>>>,
+    queue: Arc<Mutex<Queue>>,
+    /// Set by the writer when a commit failed: memory and disk may disagree.
+    poisoned: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
     windows: Mutex<WindowStarts>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -90,6 +106,12 @@ impl fmt::Debug for RedbStore {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        drop(
+            self.db
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         // Closing the channel ends the writer after its current batch; waiting for it means
         // the file is closed (and can be reopened) once the last handle is gone.
         drop(
@@ -135,16 +157,27 @@ impl RedbStore {
             .create(path.as_ref())
             .map_err(StoreError::backend)?;
         let (queue, windows) = load(&db)?;
+        let db = Arc::new(db);
+        let queue = Arc::new(Mutex::new(queue));
+        let poisoned = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let commits = Arc::new(AtomicU64::new(0));
-        let writer_commits = commits.clone();
+        let writer = Writer {
+            db: Some(db.clone()),
+            queue: queue.clone(),
+            poisoned: poisoned.clone(),
+            commits: commits.clone(),
+        };
         let writer = std::thread::Builder::new()
             .name("webhook-redb-writer".into())
-            .spawn(move || Writer::new(db, queue, writer_commits).run(receiver))
+            .spawn(move || writer.run(receiver))
             .map_err(StoreError::backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 ops: Mutex::new(Some(sender)),
+                db: Mutex::new(Some(db)),
+                queue,
+                poisoned,
                 commits,
                 windows: Mutex::new(windows),
                 writer: Mutex::new(Some(writer)),
@@ -175,6 +208,86 @@ impl RedbStore {
             let sender = sender.ok_or_else(StoreError::closed)?;
             sender.send(op).await.map_err(|_| StoreError::closed())?;
             answer.await.map_err(|_| StoreError::closed())?
+        })
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // Every queue change is applied whole under the lock, so a poisoned lock still
+        // holds consistent data.
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Leases due deliveries from the in-memory queue and reads their records and payloads
+    /// in a read transaction; the leases reach the file in the writer's next batch.
+    fn claim_now(&self, request: &ClaimRequest) -> Result<Claim, StoreError> {
+        if self.inner.poisoned.load(Ordering::SeqCst) {
+            return Err(StoreError::backend(
+                "store is poisoned by an earlier failed commit",
+            ));
+        }
+        let db = self
+            .inner
+            .db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(StoreError::closed)?;
+        let (leases, next_due_ms, open) = {
+            let mut queue = self.queue();
+            let (leases, next_due_ms) = queue.claim(request);
+            (leases, next_due_ms, queue.len())
+        };
+        let open = u64::try_from(open).unwrap_or(u64::MAX);
+        if leases.is_empty() {
+            return Ok(Claim {
+                deliveries: Vec::new(),
+                next_due_ms,
+                open,
+            });
+        }
+        // On an error below the leases taken simply run out and the deliveries become due
+        // again.
+        let txn = db.begin_read().map_err(StoreError::backend)?;
+        let records = txn.open_table(OPEN).map_err(StoreError::backend)?;
+        let payloads = txn.open_table(PAYLOADS).map_err(StoreError::backend)?;
+        let mut deliveries = Vec::with_capacity(leases.len());
+        for leased in &leases {
+            let id = leased.id.as_u128();
+            let mut record = match records.get(id).map_err(StoreError::backend)? {
+                Some(bytes) => decode(bytes.value())?,
+                None => {
+                    return Err(StoreError::corrupt(format!(
+                        "open delivery {} has no record",
+                        leased.id
+                    )));
+                }
+            };
+            leased.apply(&mut record);
+            let payload = match payloads.get(id).map_err(StoreError::backend)? {
+                Some(guard) => {
+                    let (domain, content) = guard.value();
+                    Payload {
+                        content: content.to_vec(),
+                        domain: domain.map(str::to_owned),
+                    }
+                }
+                None => {
+                    return Err(StoreError::corrupt(format!(
+                        "delivery {} has no payload",
+                        leased.id
+                    )));
+                }
+            };
+            deliveries.push(Claimed { record, payload });
+        }
+        self.send_without_reply(Op::Lease(leases));
+        Ok(Claim {
+            deliveries,
+            next_due_ms,
+            open,
         })
     }
 
@@ -231,11 +344,18 @@ impl Store for RedbStore {
     }
 
     fn claim(&self, request: ClaimRequest) -> StoreFuture<'_, Claim> {
-        self.call(|reply| Op::Claim(request, reply))
+        let claim = self.claim_now(&request);
+        Box::pin(std::future::ready(claim))
     }
 
     fn finish(&self, id: DeliveryId, lease: u64, finish: Finish) -> StoreFuture<'_, ()> {
-        self.call(|reply| Op::Finish(id, lease, finish, reply))
+        if self.sender().is_none() {
+            return Box::pin(std::future::ready(Err(StoreError::closed())));
+        }
+        match self.queue().release(id, lease) {
+            Ok(parked) => self.call(|reply| Op::Finish(id, parked, finish, reply)),
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        }
     }
 
     fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<Delivery>> {
@@ -259,6 +379,13 @@ impl Store for RedbStore {
     }
 
     fn close(&self) -> StoreFuture<'_, ()> {
+        drop(
+            self.inner
+                .db
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         let sender = self.sender();
         let (reply, answer) = oneshot::channel();
         Box::pin(async move {
@@ -377,28 +504,22 @@ impl<'txn> Tables<'txn> {
         }
         Ok(())
     }
-
-    fn payload(&self, id: DeliveryId) -> Result<Option<Payload>, StoreError> {
-        Ok(self
-            .payloads
-            .get(id.as_u128())
-            .map_err(StoreError::backend)?
-            .map(|guard| {
-                let (domain, content) = guard.value();
-                Payload {
-                    content: content.to_vec(),
-                    domain: domain.map(str::to_owned),
-                }
-            }))
-    }
 }
 
 /// The writer thread's state.
 struct Writer {
-    db: Option<Database>,
-    queue: Queue,
-    poisoned: bool,
+    db: Option<Arc<Database>>,
+    queue: Arc<Mutex<Queue>>,
+    poisoned: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
+}
+
+/// A queue change that takes effect only once the batch that wrote it is committed.
+enum Effect {
+    /// A new or redriven delivery enters its chain.
+    Insert(Entry),
+    /// A finished lease's delivery is due again, or leaves its chain.
+    Settle(Parked, Option<i64>),
 }
 
 /// An operation's answer, sent once the batch is committed.
@@ -415,13 +536,8 @@ fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> 
 }
 
 impl Writer {
-    fn new(db: Database, queue: Queue, commits: Arc<AtomicU64>) -> Self {
-        Self {
-            db: Some(db),
-            queue,
-            poisoned: false,
-            commits,
-        }
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn run(mut self, mut ops: mpsc::Receiver<Op>) {
@@ -448,8 +564,8 @@ impl Writer {
 
     /// Applies one batch in one transaction; returns whether a close was requested.
     fn run_batch(&mut self, batch: Vec<Op>) -> bool {
-        let Some(db) = self.db.as_ref().filter(|_| !self.poisoned) else {
-            let poisoned = self.poisoned;
+        let poisoned = self.poisoned.load(Ordering::SeqCst);
+        let Some(db) = self.db.clone().filter(|_| !poisoned) else {
             for op in batch {
                 refuse(op, || {
                     if poisoned {
@@ -472,6 +588,7 @@ impl Writer {
             }
         };
         let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
+        let mut effects: Vec<Effect> = Vec::new();
         let mut close: Option<Reply<()>> = None;
         let mut failure: Option<String> = None;
         {
@@ -494,7 +611,7 @@ impl Writer {
                     close = Some(reply);
                     continue;
                 }
-                match self.apply(&mut tables, op) {
+                match self.apply(&mut tables, &mut effects, op) {
                     Ok(Some(done)) => answers.push(done),
                     Ok(None) => {}
                     Err((done, error)) => {
@@ -518,8 +635,19 @@ impl Writer {
             }
         };
         if commit_error.is_some() {
-            // Memory already holds this batch's changes and disk does not: stop here.
-            self.poisoned = true;
+            // Memory may already hold some of this batch's changes and disk does not: stop
+            // here.
+            self.poisoned.store(true, Ordering::SeqCst);
+        } else if !effects.is_empty() {
+            let mut queue = self.queue();
+            for effect in effects {
+                match effect {
+                    Effect::Insert(entry) => queue.insert(entry),
+                    Effect::Settle(parked, due_again) => {
+                        queue.settle_parked(parked, due_again);
+                    }
+                }
+            }
         }
         for done in answers {
             done(commit_error.as_deref());
@@ -539,6 +667,7 @@ impl Writer {
     fn apply(
         &mut self,
         tables: &mut Tables<'_>,
+        effects: &mut Vec<Effect>,
         op: Op,
     ) -> Result<Option<Answer>, (Answer, StoreError)> {
         macro_rules! run {
@@ -554,7 +683,8 @@ impl Writer {
                 }
             }};
         }
-        let queue = &mut self.queue;
+        let queue = &self.queue;
+        let queue = || queue.lock().unwrap_or_else(PoisonError::into_inner);
         match op {
             Op::Load(reply) => run!(reply, {
                 let mut snapshot = Snapshot::default();
@@ -589,7 +719,7 @@ impl Writer {
                         ),
                     )
                     .map_err(StoreError::backend)?;
-                queue.set_endpoint(endpoint.id, endpoint.max_concurrency, endpoint.enabled);
+                queue().set_endpoint(endpoint.id, endpoint.max_concurrency, endpoint.enabled);
                 Ok(())
             }),
             Op::PutOrganization(organization, reply) => run!(reply, {
@@ -623,7 +753,12 @@ impl Writer {
             }
             Op::Enqueue(deliveries, reply) => run!(reply, {
                 for mut new in deliveries {
-                    queue.push(&mut new.record);
+                    let entry = {
+                        let mut queue = queue();
+                        queue.prepare(&mut new.record);
+                        queue.entry(&new.record)
+                    };
+                    effects.push(Effect::Insert(entry));
                     let record = new.record;
                     let id = record.id.as_u128();
                     tables
@@ -640,31 +775,29 @@ impl Writer {
                 }
                 Ok(())
             }),
-            Op::Claim(request, reply) => run!(reply, {
-                let (leases, next_due_ms) = queue.claim(&request);
-                let mut deliveries = Vec::with_capacity(leases.len());
-                for leased in leases {
-                    let mut record = tables.open_record(leased.id)?;
-                    leased.apply(&mut record);
-                    tables.upsert(&record)?;
-                    match tables.payload(record.id)? {
-                        Some(payload) => deliveries.push(Claimed { record, payload }),
-                        None => {
-                            return Err(StoreError::corrupt(format!(
-                                "delivery {} has no payload",
-                                record.id
-                            )));
+            Op::Lease(leases) => {
+                let (done, _) = oneshot::channel();
+                run!(done, {
+                    for leased in leases {
+                        // A delivery finished before its lease was written has left the
+                        // table: nothing to do.
+                        let record = tables
+                            .open
+                            .get(leased.id.as_u128())
+                            .map_err(StoreError::backend)?
+                            .map(|bytes| decode(bytes.value()))
+                            .transpose()?;
+                        if let Some(mut record) = record {
+                            leased.apply(&mut record);
+                            tables.upsert(&record)?;
                         }
                     }
-                }
-                Ok(Claim {
-                    deliveries,
-                    next_due_ms,
-                    open: u64::try_from(queue.len()).unwrap_or(u64::MAX),
+                    Ok(())
                 })
-            }),
-            Op::Finish(id, lease, finish, reply) => run!(reply, {
-                queue.finish(id, lease, &finish)?;
+                .map(|_| None)
+            }
+            Op::Finish(id, parked, finish, reply) => run!(reply, {
+                effects.push(Effect::Settle(parked, due_again(&finish)));
                 let mut record = tables.open_record(id)?;
                 if settle(&mut record, finish) {
                     tables.finished(&record)
@@ -708,7 +841,12 @@ impl Writer {
                     .map_err(StoreError::backend)?;
                 let mut record = record;
                 reopen(&mut record, now_ms);
-                queue.push(&mut record);
+                let entry = {
+                    let mut queue = queue();
+                    queue.prepare(&mut record);
+                    queue.entry(&record)
+                };
+                effects.push(Effect::Insert(entry));
                 tables.upsert(&record)?;
                 Ok(true)
             }),
@@ -759,12 +897,11 @@ fn refuse(op: Op, error: impl Fn() -> StoreError) {
             drop(reply.send(Err(error())));
         }
         Op::Finish(_, _, _, reply) | Op::Close(reply) => drop(reply.send(Err(error()))),
-        Op::Claim(_, reply) => drop(reply.send(Err(error()))),
         Op::Get(_, reply) => drop(reply.send(Err(error()))),
         Op::Redrive(_, _, reply) => drop(reply.send(Err(error()))),
         Op::FailedSince(_, _, reply) => drop(reply.send(Err(error()))),
         Op::PruneDelivered(_, reply) => drop(reply.send(Err(error()))),
-        Op::PutWindow(..) | Op::PruneWindows(..) => {}
+        Op::PutWindow(..) | Op::PruneWindows(..) | Op::Lease(..) => {}
     }
 }
 
