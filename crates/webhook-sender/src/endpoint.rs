@@ -212,7 +212,10 @@ impl EndpointConfig {
         self
     }
 
-    /// A rate cap. Default is none.
+    /// A rate cap. Default is none. It is enforced by each sender process on its own
+    /// claims: with several sender nodes on one Redis, the endpoint receives up to the
+    /// number of nodes times this rate (the concurrency cap, by contrast, is counted over
+    /// all nodes).
     #[must_use]
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.rate_limit = Some(limit);
