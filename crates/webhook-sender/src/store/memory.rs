@@ -1,6 +1,7 @@
 //! An in-memory [`Store`](super::Store) for tests and examples: everything is lost when it
 //! is dropped.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -162,15 +163,11 @@ impl Store for MemoryStore {
 
     fn redrive(&self, id: DeliveryId, now_ms: i64) -> StoreFuture<'_, bool> {
         self.with(move |state| {
-            if state
-                .finished
-                .get(&id)
-                .is_none_or(|record| record.status != DeliveryStatus::Failed)
-            {
-                return Ok(false);
-            }
-            let Some(mut record) = state.finished.remove(&id) else {
-                return Ok(false);
+            let mut record = match state.finished.entry(id) {
+                Entry::Occupied(entry) if entry.get().status == DeliveryStatus::Failed => {
+                    entry.remove()
+                }
+                _ => return Ok(false),
             };
             let failed_at = record.finished_at_ms.unwrap_or_default();
             state.failed.remove(&(record.endpoint, failed_at, id));

@@ -32,6 +32,8 @@
 //! pending entries of a `ready` stream's consumer group (one consumer per node), and one
 //! Lua script each for enqueue, claim and finish, so that several nodes share the queue.
 
+#[cfg(test)]
+mod fixture;
 mod memory;
 mod queue;
 mod redb;
@@ -353,44 +355,15 @@ mod contract {
     use std::time::Duration;
 
     use super::*;
-    use crate::delivery::{AttemptResult, DeliveryStatus};
-    use crate::ids::EventId;
+    use crate::delivery::DeliveryStatus;
+    use crate::store::fixture;
 
     fn new(endpoint: EndpointId, key: &str, due_at_ms: i64) -> NewDelivery {
-        NewDelivery {
-            record: Delivery {
-                id: DeliveryId::generate(),
-                event: EventId::generate(),
-                endpoint,
-                organization: OrganizationId::from("org"),
-                kind: "wallet.created".into(),
-                resource_key: key.into(),
-                seq: 0,
-                status: DeliveryStatus::Pending,
-                due_at_ms,
-                lease: 0,
-                round_attempts: 0,
-                attempts: Vec::new(),
-                created_at_ms: 0,
-                finished_at_ms: None,
-            },
-            payload: Payload {
-                content: key.as_bytes().to_vec(),
-                domain: None,
-            },
-        }
+        fixture::new_delivery(endpoint, key, due_at_ms, key.as_bytes(), None)
     }
 
     fn attempt(status: u16, at_ms: i64) -> AttemptRecord {
-        AttemptRecord {
-            number: 1,
-            at_ms,
-            latency_ms: 0,
-            result: AttemptResult::Response {
-                status,
-                body: String::new(),
-            },
-        }
+        fixture::response(status, at_ms, 0)
     }
 
     async fn claim(store: &dyn Store, now_ms: i64) -> Vec<Claimed> {

@@ -482,26 +482,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::delivery::{AttemptRecord, AttemptResult};
-    use crate::ids::{EventId, OrganizationId};
+    use crate::delivery::AttemptRecord;
+    use crate::store::fixture;
 
     fn record(endpoint: EndpointId, key: &str, due_at_ms: i64) -> Delivery {
-        Delivery {
-            id: DeliveryId::generate(),
-            event: EventId::generate(),
-            endpoint,
-            organization: OrganizationId::from("org"),
-            kind: "wallet.created".into(),
-            resource_key: key.into(),
-            seq: 0,
-            status: DeliveryStatus::Pending,
-            due_at_ms,
-            lease: 0,
-            round_attempts: 0,
-            attempts: Vec::new(),
-            created_at_ms: 0,
-            finished_at_ms: None,
-        }
+        fixture::delivery(endpoint, key, due_at_ms)
     }
 
     fn push(queue: &mut Queue, endpoint: EndpointId, key: &str, due_at_ms: i64) -> Delivery {
@@ -511,15 +496,7 @@ mod tests {
     }
 
     fn attempt(status: u16) -> AttemptRecord {
-        AttemptRecord {
-            number: 1,
-            at_ms: 0,
-            latency_ms: 1,
-            result: AttemptResult::Response {
-                status,
-                body: String::new(),
-            },
-        }
+        fixture::response(status, 0, 1)
     }
 
     fn claim(queue: &mut Queue, now_ms: i64, limit: usize) -> Vec<Leased> {

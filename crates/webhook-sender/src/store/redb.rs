@@ -255,32 +255,9 @@ impl RedbStore {
         let payloads = txn.open_table(PAYLOADS).map_err(StoreError::backend)?;
         let mut deliveries = Vec::with_capacity(leases.len());
         for leased in &leases {
-            let id = leased.id.as_u128();
-            let mut record = match records.get(id).map_err(StoreError::backend)? {
-                Some(bytes) => decode(bytes.value())?,
-                None => {
-                    return Err(StoreError::corrupt(format!(
-                        "open delivery {} has no record",
-                        leased.id
-                    )));
-                }
-            };
+            let mut record = open_record(&records, leased.id)?;
             leased.apply(&mut record);
-            let payload = match payloads.get(id).map_err(StoreError::backend)? {
-                Some(guard) => {
-                    let (domain, content) = guard.value();
-                    Payload {
-                        content: content.to_vec(),
-                        domain: domain.map(str::to_owned),
-                    }
-                }
-                None => {
-                    return Err(StoreError::corrupt(format!(
-                        "delivery {} has no payload",
-                        leased.id
-                    )));
-                }
-            };
+            let payload = read_payload(&payloads, leased.id)?;
             deliveries.push(Claimed { record, payload });
         }
         self.send_without_reply(Op::Lease(leases));
@@ -441,6 +418,45 @@ fn encode(record: &Delivery) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(StoreError::corrupt)
 }
 
+/// The record stored under `id` in one of the delivery tables, in a read or a write
+/// transaction.
+fn read_record(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: DeliveryId,
+) -> Result<Option<Delivery>, StoreError> {
+    table
+        .get(id.as_u128())
+        .map_err(StoreError::backend)?
+        .map(|bytes| decode(bytes.value()))
+        .transpose()
+}
+
+/// An open delivery's record. The queue knows it is open, so a missing record means the
+/// file and the queue disagree.
+fn open_record(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: DeliveryId,
+) -> Result<Delivery, StoreError> {
+    read_record(table, id)?
+        .ok_or_else(|| StoreError::corrupt(format!("open delivery {id} has no record")))
+}
+
+/// What an open delivery sends; missing means the file is inconsistent.
+fn read_payload(
+    table: &impl ReadableTable<u128, (Option<&'static str>, &'static [u8])>,
+    id: DeliveryId,
+) -> Result<Payload, StoreError> {
+    let guard = table
+        .get(id.as_u128())
+        .map_err(StoreError::backend)?
+        .ok_or_else(|| StoreError::corrupt(format!("delivery {id} has no payload")))?;
+    let (domain, content) = guard.value();
+    Ok(Payload {
+        content: content.to_vec(),
+        domain: domain.map(str::to_owned),
+    })
+}
+
 /// Every table, open in one write transaction.
 struct Tables<'txn> {
     open: redb::Table<'txn, u128, &'static [u8]>,
@@ -472,17 +488,6 @@ impl<'txn> Tables<'txn> {
             .insert(record.id.as_u128(), encode(record)?.as_slice())
             .map_err(StoreError::backend)?;
         Ok(())
-    }
-
-    /// An open delivery's record. The queue knows it is open, so a missing record means
-    /// the file and the queue disagree.
-    fn open_record(&self, id: DeliveryId) -> Result<Delivery, StoreError> {
-        match self.open.get(id.as_u128()).map_err(StoreError::backend)? {
-            Some(bytes) => decode(bytes.value()),
-            None => Err(StoreError::corrupt(format!(
-                "open delivery {id} has no record"
-            ))),
-        }
     }
 
     /// Moves a delivered or failed record from the open table to the finished one.
@@ -751,14 +756,15 @@ impl Writer {
                 })
                 .map(|_| None)
             }
-            Op::Enqueue(deliveries, reply) => run!(reply, {
-                for mut new in deliveries {
-                    let entry = {
-                        let mut queue = queue();
+            Op::Enqueue(mut deliveries, reply) => run!(reply, {
+                {
+                    let mut queue = queue();
+                    for new in &mut deliveries {
                         queue.prepare(&mut new.record);
-                        queue.entry(&new.record)
-                    };
-                    effects.push(Effect::Insert(entry));
+                        effects.push(Effect::Insert(queue.entry(&new.record)));
+                    }
+                }
+                for new in deliveries {
                     let record = new.record;
                     let id = record.id.as_u128();
                     tables
@@ -781,13 +787,7 @@ impl Writer {
                     for leased in leases {
                         // A delivery finished before its lease was written has left the
                         // table: nothing to do.
-                        let record = tables
-                            .open
-                            .get(leased.id.as_u128())
-                            .map_err(StoreError::backend)?
-                            .map(|bytes| decode(bytes.value()))
-                            .transpose()?;
-                        if let Some(mut record) = record {
+                        if let Some(mut record) = read_record(&tables.open, leased.id)? {
                             leased.apply(&mut record);
                             tables.upsert(&record)?;
                         }
@@ -798,7 +798,7 @@ impl Writer {
             }
             Op::Finish(id, parked, finish, reply) => run!(reply, {
                 effects.push(Effect::Settle(parked, due_again(&finish)));
-                let mut record = tables.open_record(id)?;
+                let mut record = open_record(&tables.open, id)?;
                 if settle(&mut record, finish) {
                     tables.finished(&record)
                 } else {
@@ -806,26 +806,14 @@ impl Writer {
                 }
             }),
             Op::Get(id, reply) => run!(reply, {
-                if let Some(bytes) = tables.open.get(id.as_u128()).map_err(StoreError::backend)? {
-                    return Ok(Some(decode(bytes.value())?));
-                }
-                match tables
-                    .finished
-                    .get(id.as_u128())
-                    .map_err(StoreError::backend)?
-                {
-                    Some(bytes) => Ok(Some(decode(bytes.value())?)),
-                    None => Ok(None),
+                match read_record(&tables.open, id)? {
+                    Some(record) => Ok(Some(record)),
+                    None => read_record(&tables.finished, id),
                 }
             }),
             Op::Redrive(id, now_ms, reply) => run!(reply, {
-                let record = match tables
-                    .finished
-                    .get(id.as_u128())
-                    .map_err(StoreError::backend)?
-                {
-                    Some(bytes) => decode(bytes.value())?,
-                    None => return Ok(false),
+                let Some(record) = read_record(&tables.finished, id)? else {
+                    return Ok(false);
                 };
                 if record.status != DeliveryStatus::Failed {
                     return Ok(false);
@@ -913,31 +901,10 @@ mod tests {
 
     use super::*;
     use crate::delivery::{AttemptRecord, AttemptResult};
-    use crate::ids::EventId;
+    use crate::store::fixture;
 
     fn new_delivery(endpoint: EndpointId, key: &str) -> NewDelivery {
-        NewDelivery {
-            record: Delivery {
-                id: DeliveryId::generate(),
-                event: EventId::generate(),
-                endpoint,
-                organization: OrganizationId::from("org"),
-                kind: "TRANSACTION".into(),
-                resource_key: key.into(),
-                seq: 0,
-                status: DeliveryStatus::Pending,
-                due_at_ms: 0,
-                lease: 0,
-                round_attempts: 0,
-                attempts: Vec::new(),
-                created_at_ms: 0,
-                finished_at_ms: None,
-            },
-            payload: Payload {
-                content: br#"{"id":"t1"}"#.to_vec(),
-                domain: Some("TRANSACTION".into()),
-            },
-        }
+        fixture::new_delivery(endpoint, key, 0, br#"{"id":"t1"}"#, Some("TRANSACTION"))
     }
 
     fn request(now_ms: i64) -> ClaimRequest {

@@ -716,7 +716,7 @@ mod tests {
     use webhook_testkit::RedisServer;
 
     use super::*;
-    use crate::delivery::AttemptResult;
+    use crate::store::fixture;
 
     async fn server() -> RedisServer {
         tokio::task::spawn_blocking(RedisServer::start)
@@ -743,28 +743,7 @@ mod tests {
     }
 
     fn new(endpoint: EndpointId, key: &str) -> NewDelivery {
-        NewDelivery {
-            record: Delivery {
-                id: DeliveryId::generate(),
-                event: EventId::generate(),
-                endpoint,
-                organization: OrganizationId::from("org"),
-                kind: "TRANSACTION".into(),
-                resource_key: key.into(),
-                seq: 0,
-                status: DeliveryStatus::Pending,
-                due_at_ms: 0,
-                lease: 0,
-                round_attempts: 0,
-                attempts: Vec::new(),
-                created_at_ms: 0,
-                finished_at_ms: None,
-            },
-            payload: Payload {
-                content: b"\x00binary\xff".to_vec(),
-                domain: Some("TRANSACTION".into()),
-            },
-        }
+        fixture::new_delivery(endpoint, key, 0, b"\x00binary\xff", Some("TRANSACTION"))
     }
 
     async fn claim(store: &RedisStore, now_ms: i64) -> Vec<Claimed> {
@@ -778,15 +757,7 @@ mod tests {
     }
 
     fn delivered(at_ms: i64) -> Finish {
-        Finish::Delivered(AttemptRecord {
-            number: 1,
-            at_ms,
-            latency_ms: 1,
-            result: AttemptResult::Response {
-                status: 200,
-                body: String::new(),
-            },
-        })
+        Finish::Delivered(fixture::response(200, at_ms, 1))
     }
 
     /// `(consumer, delivery count)` of every pending entry of the ready stream.
