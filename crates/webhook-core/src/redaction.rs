@@ -82,16 +82,23 @@ impl RedactionRules {
 
     /// Applies these rules to `value` in place.
     pub fn apply(&self, value: &mut Value) {
+        if self.mask_emails || !self.drop_fields.is_empty() {
+            self.apply_to(value);
+        }
+    }
+
+    /// [`RedactionRules::apply`] on rules that may change something: walks the tree.
+    fn apply_to(&self, value: &mut Value) {
         match value {
             Value::String(text) if self.mask_emails => {
                 if let Cow::Owned(masked) = mask_emails(text) {
                     *text = masked;
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(|item| self.apply(item)),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.apply_to(item)),
             Value::Object(fields) => {
                 fields.retain(|name, _| !self.drop_fields.iter().any(|p| p.matches(name)));
-                fields.values_mut().for_each(|field| self.apply(field));
+                fields.values_mut().for_each(|field| self.apply_to(field));
             }
             _ => {}
         }

@@ -7,6 +7,7 @@
 //! know about DER here, so no ASN.1 crate is pulled in.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -29,10 +30,12 @@ const P256_POINT_LEN: usize = 65;
 
 /// An ECDSA P-256 signing key (one per domain-style endpoint).
 ///
-/// `Debug` prints only the algorithm; the PKCS#8 bytes are zeroized on drop.
+/// `Debug` prints only the algorithm; the PKCS#8 bytes are zeroized on drop. Cheap to
+/// clone: clones share the parsed key pair.
+#[derive(Clone)]
 pub struct EcdsaSigningKey {
-    pkcs8: Zeroizing<Vec<u8>>,
-    key_pair: EcdsaKeyPair,
+    pkcs8: Arc<Zeroizing<Vec<u8>>>,
+    key_pair: Arc<EcdsaKeyPair>,
     rng: SystemRandom,
 }
 
@@ -51,8 +54,8 @@ impl EcdsaSigningKey {
                     encoding: "PKCS#8 document",
                 })?;
         Ok(Self {
-            pkcs8: Zeroizing::new(der.to_vec()),
-            key_pair,
+            pkcs8: Arc::new(Zeroizing::new(der.to_vec())),
+            key_pair: Arc::new(key_pair),
             rng,
         })
     }
@@ -99,22 +102,6 @@ impl EcdsaSigningKey {
             .sign(&self.rng, message)
             .map(|sig| sig.as_ref().to_vec())
             .map_err(|_| crate::SignError::Crypto)
-    }
-}
-
-impl Clone for EcdsaSigningKey {
-    fn clone(&self) -> Self {
-        // The bytes were valid when this key was built, so they are valid again.
-        Self {
-            pkcs8: self.pkcs8.clone(),
-            key_pair: EcdsaKeyPair::from_pkcs8(
-                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-                &self.pkcs8,
-                &self.rng,
-            )
-            .unwrap_or_else(|_| unreachable!("PKCS#8 bytes were validated on construction")),
-            rng: SystemRandom::new(),
-        }
     }
 }
 

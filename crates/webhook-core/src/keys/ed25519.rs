@@ -1,6 +1,7 @@
 //! Ed25519 keys for Standard Webhooks `v1a` (`whsk_` / `whpk_`).
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,9 +17,11 @@ const SEED_LEN: usize = 32;
 const PUBLIC_LEN: usize = 32;
 
 /// An Ed25519 signing key. `Debug` prints only the algorithm; the seed is zeroized on drop.
+/// Cheap to clone: clones share the derived key pair.
+#[derive(Clone)]
 pub struct Ed25519SigningKey {
-    seed: Zeroizing<[u8; SEED_LEN]>,
-    key_pair: Ed25519KeyPair,
+    seed: Arc<Zeroizing<[u8; SEED_LEN]>>,
+    key_pair: Arc<Ed25519KeyPair>,
 }
 
 impl Ed25519SigningKey {
@@ -38,8 +41,8 @@ impl Ed25519SigningKey {
                 encoding: "32-byte seed",
             })?;
         Ok(Self {
-            seed: Zeroizing::new(seed),
-            key_pair,
+            seed: Arc::new(Zeroizing::new(seed)),
+            key_pair: Arc::new(key_pair),
         })
     }
 
@@ -91,16 +94,6 @@ impl Ed25519SigningKey {
     }
 }
 
-impl Clone for Ed25519SigningKey {
-    fn clone(&self) -> Self {
-        Self {
-            seed: self.seed.clone(),
-            key_pair: Ed25519KeyPair::from_seed_unchecked(self.seed.as_ref())
-                .unwrap_or_else(|_| unreachable!("seed was validated on construction")),
-        }
-    }
-}
-
 impl fmt::Debug for Ed25519SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Ed25519SigningKey(Ed25519)")
@@ -143,11 +136,10 @@ impl Ed25519PublicKey {
         format!("{WHPK_PREFIX}{}", STANDARD.encode(self.bytes))
     }
 
-    /// Whether `signature` is a valid signature of the concatenation of `parts`.
-    pub(crate) fn verify_parts(&self, parts: &[&[u8]], signature_bytes: &[u8]) -> bool {
-        let message = parts.concat();
+    /// Whether `signature` is a valid signature of `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature_bytes: &[u8]) -> bool {
         signature::UnparsedPublicKey::new(&signature::ED25519, &self.bytes)
-            .verify(&message, signature_bytes)
+            .verify(message, signature_bytes)
             .is_ok()
     }
 }

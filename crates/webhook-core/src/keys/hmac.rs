@@ -97,12 +97,39 @@ impl HmacSecret {
         }
         context.sign()
     }
+}
 
-    /// Checks `tag` against the HMAC of the concatenation of `parts`, in constant time.
-    pub(crate) fn verify_parts(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
-        let expected = self.sign_parts(parts);
+/// The HMACs of one message under each of several secrets, computed on first use, that
+/// candidate signatures are compared with in constant time. A request with several
+/// signature entries (rotation) then costs one HMAC of its body per secret, not one per
+/// entry and secret.
+pub(crate) struct ExpectedTags<'a> {
+    secrets: Vec<&'a HmacSecret>,
+    parts: &'a [&'a [u8]],
+    tags: Option<Vec<hmac::Tag>>,
+}
+
+impl<'a> ExpectedTags<'a> {
+    /// The HMACs of the concatenation of `parts` under `secrets`, not computed yet.
+    pub(crate) fn new(
+        secrets: impl IntoIterator<Item = &'a HmacSecret>,
+        parts: &'a [&'a [u8]],
+    ) -> Self {
+        Self {
+            secrets: secrets.into_iter().collect(),
+            parts,
+            tags: None,
+        }
+    }
+
+    /// Whether `tag` equals one of the HMACs, compared in constant time.
+    pub(crate) fn matches(&mut self, tag: &[u8]) -> bool {
         use subtle::ConstantTimeEq as _;
-        bool::from(expected.as_ref().ct_eq(tag))
+        let (secrets, parts) = (&self.secrets, self.parts);
+        self.tags
+            .get_or_insert_with(|| secrets.iter().map(|s| s.sign_parts(parts)).collect())
+            .iter()
+            .any(|expected| bool::from(expected.as_ref().ct_eq(tag)))
     }
 }
 

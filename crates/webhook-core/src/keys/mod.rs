@@ -20,6 +20,7 @@ mod hmac;
 
 pub use ecdsa::{EcdsaPublicKey, EcdsaSigningKey};
 pub use ed25519::{Ed25519PublicKey, Ed25519SigningKey};
+pub(crate) use hmac::ExpectedTags;
 pub use hmac::HmacSecret;
 
 use base64::Engine as _;

@@ -37,10 +37,7 @@ pub(super) fn sign(
     Ok(SignedRequest {
         headers: vec![
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (
-                HeaderName::from_static(SIGNATURE),
-                HeaderValue::try_from(signature).map_err(|_| SignError::Crypto)?,
-            ),
+            (SIGNATURE_NAME.clone(), header::value(signature)?),
         ],
         body,
     })
@@ -50,13 +47,15 @@ fn parse_envelope(body: &[u8]) -> Result<Envelope, VerifyError> {
     serde_json::from_slice(body).map_err(|e| VerifyError::malformed_body("envelope", &e))
 }
 
+/// Parses the envelope and checks its timestamp and signature; returns the envelope with
+/// its timestamp, so that [`decode`] does not parse the body again.
 pub(super) fn authenticate(
     keys: &[EcdsaPublicKey],
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
     tolerance: Duration,
-) -> Result<i64, VerifyError> {
+) -> Result<(Envelope, i64), VerifyError> {
     if keys.is_empty() {
         return Err(VerifyError::NoKeys);
     }
@@ -75,11 +74,10 @@ pub(super) fn authenticate(
     {
         return Err(VerifyError::NoMatchingSignature);
     }
-    Ok(timestamp)
+    Ok((envelope, timestamp))
 }
 
-pub(super) fn decode(body: &[u8], timestamp: i64) -> Result<Verified, VerifyError> {
-    let envelope = parse_envelope(body)?;
+pub(super) fn decode(envelope: Envelope, timestamp: i64) -> Result<Verified, VerifyError> {
     let resource_json = envelope.payload_bytes()?;
     let resource = Resource::from_json(&envelope.domain, &resource_json)?;
     Ok(Verified {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, header::CONTENT_TYPE};
 
 use super::{SignedRequest, Style, Verified, VerifiedMessage, header};
+use crate::keys::ExpectedTags;
 use crate::keys::HmacSecret;
 use crate::timestamp::{check_window, parse_unix_seconds};
 use crate::{SignError, VerifyError};
@@ -33,15 +34,11 @@ pub(super) fn sign(
         .iter()
         .map(|secret| hex::encode(secret.sign_parts(&[timestamp.as_bytes(), b".", body])))
         .collect();
-    let value = |text: String| HeaderValue::try_from(text).map_err(|_| SignError::Crypto);
     Ok(SignedRequest {
         headers: vec![
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (TIMESTAMP_NAME.clone(), value(timestamp)?),
-            (
-                HeaderName::from_static(SIGNATURE),
-                value(signatures.join(","))?,
-            ),
+            (TIMESTAMP_NAME.clone(), header::value(timestamp)?),
+            (SIGNATURE_NAME.clone(), header::value(signatures.join(","))?),
         ],
         body: body.to_vec(),
     })
@@ -64,12 +61,10 @@ pub(super) fn authenticate(
     let signature_list = header::signature(headers, &SIGNATURE_NAME)?;
     let mut candidates = header::split_list(signature_list, ',', &SIGNATURE_NAME)?;
     let signed = [timestamp_text.as_bytes(), b".", body];
+    let mut expected = ExpectedTags::new(secrets, &signed);
     let matched = candidates.any(|entry| {
         let mut tag = [0u8; TAG_LEN];
-        hex::decode_to_slice(entry, &mut tag).is_ok()
-            && secrets
-                .iter()
-                .any(|secret| secret.verify_parts(&signed, &tag))
+        hex::decode_to_slice(entry, &mut tag).is_ok() && expected.matches(&tag)
     });
     if !matched {
         return Err(VerifyError::NoMatchingSignature);

@@ -1,8 +1,15 @@
-//! Reading request headers strictly: present once, visible ASCII.
+//! Reading request headers strictly (present once, visible ASCII), and making the values
+//! of signed ones.
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::VerifyError;
+use crate::{SignError, VerifyError};
+
+/// A header value for a signed request. Our own encodings (digits, hex, base64) are always
+/// valid; anything else is reported as a signing failure rather than a panic.
+pub(crate) fn value(text: String) -> Result<HeaderValue, SignError> {
+    HeaderValue::try_from(text).map_err(|_| SignError::Crypto)
+}
 
 /// The value of a header that must appear at most once.
 ///

@@ -261,19 +261,18 @@ impl SigningKeys {
                 parse_all(texts, "event secret list", HmacSecret::from_utf8).map(Self::Event)
             }
             Style::Domain => {
-                let mut keys = parse_all(
+                let keys = parse_all(
                     texts,
                     "domain private key",
                     EcdsaSigningKey::from_pkcs8_base64,
                 )?;
-                match (keys.pop(), keys.is_empty()) {
-                    (Some(key), true) => Ok(Self::Domain(Box::new(key))),
-                    _ => Err(KeyError::InvalidLength {
+                <[_; 1]>::try_from(keys)
+                    .map(|[key]| Self::Domain(Box::new(key)))
+                    .map_err(|keys| KeyError::InvalidLength {
                         what: "domain private key list",
                         expected: "exactly one key",
-                        actual: keys.len() + 1,
-                    }),
-                }
+                        actual: keys.len(),
+                    })
             }
             Style::Standard => parse_all(
                 texts,
@@ -368,11 +367,20 @@ impl TrustedKeys {
         now: i64,
         tolerance: Duration,
     ) -> Result<Verified, VerifyError> {
-        let timestamp = self.authenticate(headers, body, now, tolerance)?;
         match self {
-            Self::Event(_) => event_hmac::decode(body, timestamp),
-            Self::Domain(_) => domain_ecdsa::decode(body, timestamp),
-            Self::Standard(_) => standard::decode(headers, body, timestamp),
+            Self::Event(secrets) => {
+                let timestamp = event_hmac::authenticate(secrets, headers, body, now, tolerance)?;
+                event_hmac::decode(body, timestamp)
+            }
+            Self::Domain(keys) => {
+                let (envelope, timestamp) =
+                    domain_ecdsa::authenticate(keys, headers, body, now, tolerance)?;
+                domain_ecdsa::decode(envelope, timestamp)
+            }
+            Self::Standard(keys) => {
+                let timestamp = standard::authenticate(keys, headers, body, now, tolerance)?;
+                standard::decode(headers, body, timestamp)
+            }
         }
     }
 
@@ -393,7 +401,8 @@ impl TrustedKeys {
             Self::Event(secrets) => {
                 event_hmac::authenticate(secrets, headers, body, now, tolerance)
             }
-            Self::Domain(keys) => domain_ecdsa::authenticate(keys, headers, body, now, tolerance),
+            Self::Domain(keys) => domain_ecdsa::authenticate(keys, headers, body, now, tolerance)
+                .map(|(_, timestamp)| timestamp),
             Self::Standard(keys) => standard::authenticate(keys, headers, body, now, tolerance),
         }
     }

@@ -12,6 +12,7 @@ use super::{
     SignedRequest, StandardSigningKey, StandardVerifyingKey, Style, Verified, VerifiedMessage,
     header,
 };
+use crate::keys::ExpectedTags;
 use crate::timestamp::{check_window, parse_unix_seconds};
 use crate::{SignError, VerifyError};
 
@@ -62,16 +63,12 @@ pub(super) fn sign(
             }
         })
         .collect();
-    let value = |text: String| HeaderValue::try_from(text).map_err(|_| SignError::Crypto);
     Ok(SignedRequest {
         headers: vec![
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (ID_NAME.clone(), value(id.to_owned())?),
-            (TIMESTAMP_NAME.clone(), value(timestamp)?),
-            (
-                HeaderName::from_static(SIGNATURE),
-                value(entries.join(" "))?,
-            ),
+            (ID_NAME.clone(), header::value(id.to_owned())?),
+            (TIMESTAMP_NAME.clone(), header::value(timestamp)?),
+            (SIGNATURE_NAME.clone(), header::value(entries.join(" "))?),
         ],
         body: body.to_vec(),
     })
@@ -98,6 +95,15 @@ pub(super) fn authenticate(
     let signature_list = header::signature(headers, &SIGNATURE_NAME)?;
     let mut entries = header::split_list(signature_list, ' ', &SIGNATURE_NAME)?;
     let signed = [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body];
+    let mut hmacs = ExpectedTags::new(
+        keys.iter().filter_map(|key| match key {
+            StandardVerifyingKey::Symmetric(secret) => Some(secret),
+            StandardVerifyingKey::Asymmetric(_) => None,
+        }),
+        &signed,
+    );
+    // Ed25519 verifies one contiguous message: joined once, on the first `v1a` entry.
+    let mut message: Option<Vec<u8>> = None;
     let matched = entries.any(|entry| {
         let Some((version, encoded)) = entry.split_once(',') else {
             return false;
@@ -117,14 +123,13 @@ pub(super) fn authenticate(
         else {
             return false;
         };
-        keys.iter().any(|key| match (version, key) {
-            ("v1", StandardVerifyingKey::Symmetric(secret)) => {
-                secret.verify_parts(&signed, signature)
-            }
-            ("v1a", StandardVerifyingKey::Asymmetric(public)) => {
-                public.verify_parts(&signed, signature)
-            }
-            _ => false,
+        if version == "v1" {
+            return hmacs.matches(signature);
+        }
+        let message = message.get_or_insert_with(|| signed.concat());
+        keys.iter().any(|key| match key {
+            StandardVerifyingKey::Asymmetric(public) => public.verify(message, signature),
+            StandardVerifyingKey::Symmetric(_) => false,
         })
     });
     if !matched {
