@@ -128,6 +128,7 @@ fn delivery_line(webhook: &VerifiedWebhook, duplicate: bool) -> Value {
                 .and_then(|bytes| serde_json::from_slice(&bytes).ok())
                 .unwrap_or(Value::Null),
         ),
+        VerifiedMessage::Standard { payload, .. } => ("type", payload.clone()),
         _ => ("type", webhook.json::<Value>().unwrap_or(Value::Null)),
     };
     line[kind_field] = Value::from(webhook.kind());

@@ -16,7 +16,7 @@ use webhook_core::{SigningKeys, Style};
 use webhook_sender::store::MemoryStore;
 use webhook_sender::{
     AllowList, AttemptRecord, AttemptResult, DeliveryStatus, EndpointConfig, Publish, RetryPolicy,
-    Secret, Sender,
+    Sender,
 };
 
 use crate::Failure;
@@ -95,29 +95,15 @@ fn retry_policy(args: &Args) -> Result<RetryPolicy, Failure> {
         }
         return Ok(RetryPolicy::schedule(delays));
     }
-    Ok(match (args.max_attempts, default) {
-        (Some(0), _) => return Err(Failure::usage("--max-attempts must be at least 1")),
-        (Some(n), RetryPolicy::Schedule { delays }) => RetryPolicy::schedule(
-            delays
-                .into_iter()
-                .take(usize::try_from(n).unwrap_or(usize::MAX)),
-        ),
-        (
-            Some(n),
-            RetryPolicy::Exponential {
-                base, max_delay, ..
-            },
-        ) => RetryPolicy::Exponential {
-            base,
-            max_delay,
-            max_attempts: n,
-        },
-        (None, default) => default,
-    })
+    match args.max_attempts {
+        Some(0) => Err(Failure::usage("--max-attempts must be at least 1")),
+        Some(n) => Ok(default.with_max_attempts(n)),
+        None => Ok(default),
+    }
 }
 
-/// The endpoint for this delivery, and the secrets that sign beside the first.
-fn endpoint(args: &Args, keys: SigningKeys) -> Result<(EndpointConfig, Vec<Secret>), Failure> {
+/// The endpoint for this delivery; every given secret signs, as during a rotation.
+fn endpoint(args: &Args, keys: SigningKeys) -> Result<EndpointConfig, Failure> {
     if args.domain.is_some() && args.keys.style != Style::Domain {
         return Err(Failure::usage("--domain applies to --style domain only"));
     }
@@ -129,16 +115,12 @@ fn endpoint(args: &Args, keys: SigningKeys) -> Result<(EndpointConfig, Vec<Secre
             .map(EventType::from)
             .ok_or_else(|| Failure::usage(format!("--style {} needs --type", args.keys.style)))
     };
-    let (config, rest) = match keys {
+    Ok(match keys {
         SigningKeys::Event(secrets) => {
-            let mut secrets = secrets.into_iter().map(Secret::from);
-            let first = secrets
-                .next()
-                .ok_or_else(|| Failure::usage("--secret is required"))?;
-            (
-                EndpointConfig::event(org, url, [event_type()?]).secret(first),
-                secrets.collect(),
-            )
+            if secrets.is_empty() {
+                return Err(Failure::usage("--secret is required"));
+            }
+            EndpointConfig::event(org, url, [event_type()?]).secrets(secrets)
         }
         SigningKeys::Domain(key) => {
             let domain = args
@@ -146,20 +128,16 @@ fn endpoint(args: &Args, keys: SigningKeys) -> Result<(EndpointConfig, Vec<Secre
                 .as_deref()
                 .map(Domain::from)
                 .ok_or_else(|| Failure::usage("--style domain needs --domain"))?;
-            (EndpointConfig::domain(org, url, *key, [domain]), Vec::new())
+            EndpointConfig::domain(org, url, *key, [domain])
         }
         SigningKeys::Standard(keys) => {
-            let mut keys = keys.into_iter().map(Secret::from);
             let first = keys
-                .next()
+                .first()
+                .cloned()
                 .ok_or_else(|| Failure::usage("--secret is required"))?;
-            (
-                EndpointConfig::standard(org, url, first, [event_type()?]),
-                keys.collect(),
-            )
+            EndpointConfig::standard(org, url, first, [event_type()?]).secrets(keys)
         }
-    };
-    Ok((config, rest))
+    })
 }
 
 async fn send(
@@ -168,7 +146,7 @@ async fn send(
     data: Value,
     policy: RetryPolicy,
 ) -> Result<(), Failure> {
-    let (config, extra_secrets) = endpoint(args, keys)?;
+    let config = endpoint(args, keys)?;
     let config = config
         .retry(policy)
         .timeout(Duration::from_secs(args.timeout));
@@ -183,7 +161,7 @@ async fn send(
         .build()
         .await
         .map_err(Failure::failed)?;
-    let result = deliver(args, &sender, config, extra_secrets, data).await;
+    let result = deliver(args, &sender, config, data).await;
     let _ = sender.shutdown().await;
     result
 }
@@ -192,22 +170,13 @@ async fn deliver(
     args: &Args,
     sender: &Sender,
     config: EndpointConfig,
-    extra_secrets: Vec<Secret>,
     data: Value,
 ) -> Result<(), Failure> {
-    let endpoint = sender
+    sender
         .endpoints()
         .create(config)
         .await
         .map_err(Failure::usage)?;
-    for secret in extra_secrets {
-        // Every given secret signs, as during a rotation.
-        sender
-            .endpoints()
-            .rotate_secret(endpoint, secret, Duration::from_secs(86_400))
-            .await
-            .map_err(Failure::usage)?;
-    }
     let publish = match &args.domain {
         Some(domain) => Publish::domain(args.org.clone(), Domain::from(domain.as_str()), data),
         None => {

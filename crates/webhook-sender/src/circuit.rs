@@ -67,17 +67,17 @@ impl Breakers {
         if self.config.threshold == 0 {
             return false;
         }
+        if !failed {
+            self.states.remove(&endpoint);
+            return false;
+        }
         let cooldown = crate::delivery::duration_millis(self.config.cooldown);
         let state = self
             .states
             .entry(endpoint)
             .or_insert(State::Closed { failures: 0 });
-        match (*state, failed) {
-            (_, false) => {
-                self.states.remove(&endpoint);
-                false
-            }
-            (State::Closed { failures }, true) => {
+        match *state {
+            State::Closed { failures } => {
                 let failures = failures.saturating_add(1);
                 if failures >= self.config.threshold {
                     *state = State::Open {
@@ -89,14 +89,14 @@ impl Breakers {
                     false
                 }
             }
-            (State::HalfOpen, true) => {
+            State::HalfOpen => {
                 *state = State::Open {
                     until_ms: now_ms.saturating_add(cooldown),
                 };
                 true
             }
             // Attempts that started before the breaker opened and fail afterwards.
-            (State::Open { .. }, true) => false,
+            State::Open { .. } => false,
         }
     }
 

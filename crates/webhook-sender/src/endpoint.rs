@@ -31,10 +31,10 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde::{Deserialize, Serialize};
-use webhook_core::Style;
 use webhook_core::domain::Domain;
 use webhook_core::event::EventType;
 use webhook_core::keys::EcdsaSigningKey;
+use webhook_core::{Style, scheme};
 
 use crate::error::Error;
 use crate::ids::{EndpointId, OrganizationId};
@@ -58,12 +58,12 @@ const RESERVED_HEADERS: &[&str] = &[
     "upgrade",
     "te",
     "user-agent",
-    "x-webhook-timestamp",
-    "x-webhook-signature",
-    "signature",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
+    scheme::EVENT_TIMESTAMP_HEADER,
+    scheme::EVENT_SIGNATURE_HEADER,
+    scheme::DOMAIN_SIGNATURE_HEADER,
+    scheme::STANDARD_ID_HEADER,
+    scheme::STANDARD_TIMESTAMP_HEADER,
+    scheme::STANDARD_SIGNATURE_HEADER,
 ];
 
 /// An endpoint's delivery rate cap: at most `per_second` attempts per second, in bursts of
@@ -186,6 +186,14 @@ impl EndpointConfig {
     #[must_use]
     pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
         self.secrets = vec![secret.into()];
+        self
+    }
+
+    /// Signs with all of these secrets at once, as during a rotation's overlap (replacing
+    /// any other). The domain style takes exactly one key.
+    #[must_use]
+    pub fn secrets<S: Into<Secret>>(mut self, secrets: impl IntoIterator<Item = S>) -> Self {
+        self.secrets = secrets.into_iter().map(Into::into).collect();
         self
     }
 
@@ -312,23 +320,19 @@ impl Endpoint {
         if config.subscriptions.is_empty() {
             return Err(Error::config("an endpoint must subscribe to something"));
         }
+        let all_fit = config.secrets.iter().all(|s| s.fits(config.style));
         match config.style {
-            Style::Event if config.secrets.iter().any(|s| s.as_hmac().is_none()) => {
+            Style::Event if !all_fit => {
                 return Err(Error::config(
                     "event-style endpoints sign with HMAC secrets",
                 ));
             }
-            Style::Domain
-                if config.secrets.len() != 1 || config.secrets[0].as_ecdsa().is_none() =>
-            {
+            Style::Domain if config.secrets.len() != 1 || !all_fit => {
                 return Err(Error::config(
                     "domain-style endpoints sign with one ECDSA key",
                 ));
             }
-            Style::Standard
-                if config.secrets.is_empty()
-                    || config.secrets.iter().any(|s| s.as_standard().is_none()) =>
-            {
+            Style::Standard if config.secrets.is_empty() || !all_fit => {
                 return Err(Error::config(
                     "Standard Webhooks endpoints sign with an HMAC secret or an Ed25519 key",
                 ));
@@ -617,12 +621,7 @@ impl Endpoints<'_> {
         let new = new.into();
         let _guard = self.shared.config_write.lock().await;
         let current = self.current(id)?;
-        let fits = match current.spec.style {
-            Style::Event => new.as_hmac().is_some(),
-            Style::Domain => new.as_ecdsa().is_some(),
-            Style::Standard => new.as_standard().is_some(),
-        };
-        if !fits {
+        if !new.fits(current.spec.style) {
             return Err(Error::config(format!(
                 "a {} key cannot sign for a {}-style endpoint",
                 new.algorithm(),
@@ -739,6 +738,28 @@ mod tests {
         for secret in ["hunter2", "top-secret-token"] {
             assert!(!debug.contains(secret), "{debug}");
         }
+    }
+
+    #[test]
+    fn every_given_secret_signs_and_each_must_fit_the_style() {
+        let secret = |text: &str| Secret::from(HmacSecret::from_utf8(text).unwrap());
+        let config = EndpointConfig::event("org", "https://h.example/", [EventType::WalletCreated])
+            .secrets([secret("old"), secret("new")]);
+        let endpoint =
+            Endpoint::from_config(EndpointId::generate(), config, DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(endpoint.keys.active(0).count(), 2);
+
+        let (key, _) = EcdsaSigningKey::generate().unwrap();
+        let mixed = EndpointConfig::event("org", "https://h.example/", [EventType::WalletCreated])
+            .secrets([secret("s"), Secret::from(key.clone())]);
+        assert!(Endpoint::from_config(EndpointId::generate(), mixed, DEFAULT_TIMEOUT).is_err());
+        let two_domain_keys =
+            EndpointConfig::domain("org", "https://h.example/", key.clone(), [Domain::Wallet])
+                .secrets([key.clone(), key]);
+        assert!(
+            Endpoint::from_config(EndpointId::generate(), two_domain_keys, DEFAULT_TIMEOUT)
+                .is_err()
+        );
     }
 
     #[test]

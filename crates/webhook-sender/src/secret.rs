@@ -21,9 +21,9 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use webhook_core::KeyError;
 use webhook_core::keys::{EcdsaSigningKey, Ed25519SigningKey, HmacSecret};
 use webhook_core::scheme::StandardSigningKey;
+use webhook_core::{KeyError, Style};
 
 /// A secret or private key an endpoint signs with.
 #[derive(Debug, Clone)]
@@ -45,6 +45,17 @@ impl Secret {
             Self::Ecdsa(_) => "ECDSA-P256",
             Self::Ed25519(_) => "Ed25519",
         }
+    }
+
+    /// Whether this secret can sign for an endpoint of `style`: HMAC for the event style,
+    /// ECDSA for the domain style, HMAC or Ed25519 for Standard Webhooks.
+    pub(crate) fn fits(&self, style: Style) -> bool {
+        matches!(
+            (style, self),
+            (Style::Event, Self::Hmac(_))
+                | (Style::Domain, Self::Ecdsa(_))
+                | (Style::Standard, Self::Hmac(_) | Self::Ed25519(_))
+        )
     }
 
     pub(crate) fn as_hmac(&self) -> Option<&HmacSecret> {
@@ -118,8 +129,6 @@ impl KeyRing {
     /// Adds `new` as the current secret; the others expire at `overlap_end_ms` (or keep an
     /// earlier expiry they already had). Expired secrets are dropped.
     pub(crate) fn rotate(&mut self, new: Secret, now_ms: i64, overlap_end_ms: i64) {
-        self.keys
-            .retain(|(_, expiry)| expiry.is_none_or(|at| at > now_ms));
         for (_, expiry) in &mut self.keys {
             *expiry = Some(expiry.map_or(overlap_end_ms, |at| at.min(overlap_end_ms)));
         }

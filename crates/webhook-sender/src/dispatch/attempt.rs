@@ -81,20 +81,14 @@ async fn attempt(shared: &Shared, claimed: Claimed) {
                 },
             )
         }
-        Err(error) => {
-            let verdict = match error.kind {
-                AttemptErrorKind::Forbidden | AttemptErrorKind::Request => Verdict::Fail,
-                _ => Verdict::Retry,
-            };
-            (
-                verdict,
-                None,
-                AttemptResult::Error {
-                    kind: error.kind,
-                    message: error.message,
-                },
-            )
-        }
+        Err(error) => (
+            Verdict::of_error(error.kind),
+            None,
+            AttemptResult::Error {
+                kind: error.kind,
+                message: error.message,
+            },
+        ),
     };
     let attempt = AttemptRecord {
         number,
