@@ -57,13 +57,13 @@ use std::future::{Future, Ready, ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tower::Service;
 
+use crate::rejection::json_response;
 use crate::{Rejection, VerifiedWebhook, telemetry};
 
 /// A handler service that acknowledges verified deliveries at once and queues them for a
@@ -119,14 +119,7 @@ impl QuickAck {
 
     fn enqueue(&self, webhook: Option<VerifiedWebhook>) -> Response<Full<Bytes>> {
         let rejection = match webhook.map(|webhook| self.sender.try_send(webhook)) {
-            Some(Ok(())) => {
-                let mut response =
-                    Response::new(Full::new(Bytes::from_static(br#"{"status":"accepted"}"#)));
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                return response;
-            }
+            Some(Ok(())) => return json_response(StatusCode::OK, r#"{"status":"accepted"}"#),
             Some(Err(TrySendError::Full(_))) => Rejection::QueueFull,
             Some(Err(TrySendError::Closed(_))) => Rejection::QueueClosed,
             None => Rejection::NotVerified,

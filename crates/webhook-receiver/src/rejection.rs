@@ -141,15 +141,8 @@ impl Rejection {
     /// `Retry-After` on 503, and [`Rejection::body_text`].
     #[must_use]
     pub fn to_response(&self) -> Response<Full<Bytes>> {
-        tracing::trace!(
-            reason = self.code(),
-            status = self.status().as_u16(),
-            "webhook rejected"
-        );
-        let mut response = Response::new(Full::new(Bytes::from(self.body_text())));
-        *response.status_mut() = self.status();
+        let mut response = json_response(self.status(), self.body_text());
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if matches!(self, Self::MethodNotAllowed) {
             headers.insert(ALLOW, HeaderValue::from_static("POST"));
         }
@@ -158,6 +151,16 @@ impl Rejection {
         }
         response
     }
+}
+
+/// A JSON answer: `status`, `Content-Type: application/json` and `body`.
+pub(crate) fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// Short texts for core's reasons. Header names are not secret; a signature mismatch

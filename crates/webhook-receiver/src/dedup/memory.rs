@@ -118,47 +118,18 @@ impl MemoryStore {
     fn begin_now(&self, key: &str, lease: Duration) -> Result<Begin, DedupError> {
         let inner = &*self.inner;
         let now = inner.now_ms();
-        let claim = inner.next_claim.fetch_add(1, Ordering::Relaxed);
         let pending = Entry {
-            claim: Some(claim),
+            claim: Some(inner.next_claim.fetch_add(1, Ordering::Relaxed)),
             expires_at_ms: deadline(now, lease),
         };
-        {
-            let mut shard = inner.shard(key);
-            if let Some(entry) = shard.get_mut(key) {
-                if entry.expires_at_ms > now {
-                    return Ok(match entry.claim {
-                        Some(_) => Begin::InProgress,
-                        None => Begin::Done,
-                    });
-                }
-                // Expired: take the slot over.
-                *entry = pending;
-                return Ok(Begin::New(Claim::new(claim.to_string())));
-            }
-            if inner.reserve() {
-                shard.insert(key.into(), pending);
-                return Ok(Begin::New(Claim::new(claim.to_string())));
-            }
+        if let Some(begin) = inner.try_begin(&mut inner.shard(key), key, pending, now) {
+            return Ok(begin);
         }
         // Full: sweep without holding any shard, then try once more.
         inner.sweep(now);
-        let mut shard = inner.shard(key);
-        if let Some(entry) = shard.get(key) {
-            // Someone else inserted it meanwhile.
-            if entry.expires_at_ms > now {
-                return Ok(match entry.claim {
-                    Some(_) => Begin::InProgress,
-                    None => Begin::Done,
-                });
-            }
-        }
-        if shard.contains_key(key) || inner.reserve() {
-            shard.insert(key.into(), pending);
-            Ok(Begin::New(Claim::new(claim.to_string())))
-        } else {
-            Err(DedupError::full())
-        }
+        inner
+            .try_begin(&mut inner.shard(key), key, pending, now)
+            .ok_or_else(DedupError::full)
     }
 
     fn complete_now(&self, key: &str, claim: &Claim, ttl: Duration) -> Result<(), DedupError> {
@@ -206,6 +177,35 @@ impl Inner {
     fn now_ms(&self) -> i64 {
         let millis = self.clock.now().unix_timestamp_nanos() / 1_000_000;
         i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// Claims `key` in its shard with `pending` (an in-progress entry): an unexpired entry
+    /// answers in progress or done, an expired one is taken over, a missing one is inserted
+    /// if there is room. `None` when the store is full.
+    fn try_begin(
+        &self,
+        shard: &mut HashMap<Box<str>, Entry>,
+        key: &str,
+        pending: Entry,
+        now: i64,
+    ) -> Option<Begin> {
+        let new = || Begin::New(Claim::new(pending.claim.unwrap_or_default().to_string()));
+        if let Some(entry) = shard.get_mut(key) {
+            if entry.expires_at_ms > now {
+                return Some(match entry.claim {
+                    Some(_) => Begin::InProgress,
+                    None => Begin::Done,
+                });
+            }
+            // Expired: take the slot over.
+            *entry = pending;
+            return Some(new());
+        }
+        if self.reserve() {
+            shard.insert(key.into(), pending);
+            return Some(new());
+        }
+        None
     }
 
     fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<Box<str>, Entry>> {

@@ -24,7 +24,7 @@ pub struct WebhookLayer {
     pub(super) config: Arc<Config>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Config {
     pub(super) verifier: Verifier,
     pub(super) store: Arc<dyn DedupStore>,
@@ -101,16 +101,7 @@ impl WebhookLayer {
     }
 
     fn with(self, change: impl FnOnce(&mut Config)) -> Self {
-        let mut config = match Arc::try_unwrap(self.config) {
-            Ok(config) => config,
-            Err(shared) => Config {
-                verifier: shared.verifier.clone(),
-                store: Arc::clone(&shared.store),
-                dedup_ttl: shared.dedup_ttl,
-                lease: shared.lease,
-                observer: shared.observer.clone(),
-            },
-        };
+        let mut config = Arc::unwrap_or_clone(self.config);
         change(&mut config);
         Self {
             config: Arc::new(config),

@@ -5,8 +5,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use tower::Service;
@@ -17,6 +17,7 @@ use super::layer::Config;
 use crate::body::BoxError;
 use crate::dedup::{Begin, Claim, DedupStore};
 use crate::observer::Observation;
+use crate::rejection::json_response;
 use crate::{Rejection, ResponseBody, VerifiedWebhook, telemetry};
 
 /// The webhook middleware around a handler service `S`; made by
@@ -92,7 +93,9 @@ where
             if let Some(observer) = &config.observer {
                 observer.notify(Observation::Duplicate(&webhook));
             }
-            return Ok(json_response(StatusCode::OK, r#"{"status":"duplicate"}"#));
+            return Ok(
+                json_response(StatusCode::OK, r#"{"status":"duplicate"}"#).map(ResponseBody::full)
+            );
         }
         Ok(Begin::InProgress) => return Ok(reject(&config, &Rejection::InProgress)),
         Err(error) => {
@@ -198,17 +201,6 @@ fn reject<B>(config: &Config, rejection: &Rejection) -> Response<ResponseBody<B>
         observer.notify(Observation::Rejected(rejection));
     }
     rejection.to_response().map(ResponseBody::full)
-}
-
-fn json_response<B>(status: StatusCode, body: &'static str) -> Response<ResponseBody<B>> {
-    let mut response = Response::new(ResponseBody::full(Full::new(Bytes::from_static(
-        body.as_bytes(),
-    ))));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 /// Holds a claimed key until the handler's outcome is known. Dropped without an outcome
