@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
         Ok(summary) => {
             println!("\n{}", summary.table());
             println!(
-                "{} events published in {:.1} s; every endpoint: published = delivered + failed: {}",
+                "{} events published in {:.1} s; every endpoint: published = delivered + failed, delivered = handled + deduplicated: {}",
                 summary.events,
                 summary.elapsed.as_secs_f64(),
                 if summary.adds_up() { "yes" } else { "NO" }

@@ -69,6 +69,8 @@ pub struct EndpointSummary {
     pub retried: u64,
     /// Verified requests the receiver answered as duplicates without calling the handler.
     pub deduplicated: u64,
+    /// Requests the receiver's handler accepted (2xx).
+    pub handled: u64,
     /// Requests the receiver refused (bad signature, stale, malformed).
     pub rejected: u64,
     /// Median publish-to-2xx time, milliseconds.
@@ -89,12 +91,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether `published = delivered + failed` for every endpoint.
+    /// Whether, for every endpoint, `published = delivered + failed` (the sender's
+    /// records) and `delivered = handled + deduplicated` (what the sender counted as
+    /// delivered is what the receiver answered with 2xx: its handler, or its dedup).
     #[must_use]
     pub fn adds_up(&self) -> bool {
-        self.endpoints
-            .iter()
-            .all(|e| e.published == e.delivered + e.failed)
+        self.endpoints.iter().all(|e| {
+            e.published == e.delivered + e.failed && e.delivered == e.handled + e.deduplicated
+        })
     }
 
     /// The summary as a markdown table.
@@ -126,7 +130,6 @@ impl Summary {
 #[derive(Debug, Default)]
 struct ReceiverStats {
     handled: AtomicU64,
-    failed_first: AtomicU64,
     duplicates: AtomicU64,
     rejected: AtomicU64,
     /// Dedup keys this receiver has seen.
@@ -168,7 +171,6 @@ async fn start_receiver(keys: TrustedKeys) -> std::io::Result<(SocketAddr, Arc<R
             };
             let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
             if first_time {
-                stats.failed_first.fetch_add(1, Ordering::Relaxed);
                 *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             } else {
                 stats.handled.fetch_add(1, Ordering::Relaxed);
@@ -549,6 +551,7 @@ pub async fn run(options: Options) -> Result<Summary, Box<dyn std::error::Error 
                 .count() as u64,
             retried: mine.iter().filter(|d| d.attempts.len() > 1).count() as u64,
             deduplicated: stats.duplicates.load(Ordering::Relaxed),
+            handled: stats.handled.load(Ordering::Relaxed),
             rejected: stats.rejected.load(Ordering::Relaxed),
             p50_ms: percentile(&latencies, 0.50),
             p99_ms: percentile(&latencies, 0.99),

@@ -11,7 +11,7 @@
 //! use webhook_examples::demo::{Options, run};
 //!
 //! let summary = run(Options { scale: 1, progress: false }).await?;
-//! assert!(summary.adds_up()); // published = delivered + failed, per endpoint
+//! assert!(summary.adds_up()); // sender and receiver counts agree, per endpoint
 //! println!("{}", summary.table());
 //! # Ok(()) }
 //! ```

@@ -15,7 +15,7 @@ async fn the_demo_completes_and_its_numbers_add_up() {
     println!("{}", summary.table());
     assert!(
         summary.adds_up(),
-        "published = delivered + failed for every endpoint"
+        "published = delivered + failed = handled + deduplicated + failed, per endpoint"
     );
     let [event, domain, standard] = &summary.endpoints[..] else {
         panic!("three endpoints")

@@ -5,8 +5,8 @@
 //!
 //! - `test [--no-redis-install]`: the full CI gate. Makes sure `redis-server`
 //!   is available (installing it with `apt-get` when running as root), then
-//!   runs `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test` (with
-//!   `WEBHOOK_REQUIRE_REDIS=1`) and `cargo doc` (with `RUSTDOCFLAGS=-D warnings`),
+//!   runs `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test` and
+//!   `cargo doc` (with `RUSTDOCFLAGS=-D warnings`),
 //!   stopping at the first failure. See [`test`](mod@test).
 //! - `demo [--scale N]`: runs the `demo` example of `webhook-examples` in
 //!   release mode, passing arguments through. See [`demo`](mod@demo).

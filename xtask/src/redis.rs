@@ -5,7 +5,7 @@
 //! binary is missing and we run as root on a machine with `apt-get`, it is
 //! installed with `apt-get`; otherwise a single line explains what to run.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -52,21 +52,6 @@ pub(crate) fn ensure(allow_install: bool) -> Result<PathBuf, Failure> {
         }
         None => Err(missing(root, has_apt)),
     }
-}
-
-/// Returns a `PATH` value with `redis_server`'s directory prepended, or
-/// `None` if that directory is already on `PATH`.
-///
-/// Used so tests that spawn `redis-server` by name find a binary that was
-/// located in [`EXTRA_LOCATIONS`] rather than on `PATH`.
-pub(crate) fn path_including(redis_server: &Path) -> Option<OsString> {
-    let dir = redis_server.parent()?;
-    let current = std::env::var_os("PATH").unwrap_or_default();
-    if std::env::split_paths(&current).any(|p| p == dir) {
-        return None;
-    }
-    let paths = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&current));
-    std::env::join_paths(paths).ok()
 }
 
 /// The one-line failure explaining how to get `redis-server`.

@@ -7,8 +7,8 @@
 //!    `--no-redis-install` it is never installed, only looked for;
 //! 2. `cargo fmt --all -- --check`;
 //! 3. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
-//! 4. `cargo test --workspace --all-features` (doc tests included), with
-//!    `WEBHOOK_REQUIRE_REDIS=1` so Redis tests fail instead of skipping;
+//! 4. `cargo test --workspace --all-features` (doc tests included); tests that need
+//!    Redis start their own `redis-server` and fail, never skip, without it;
 //! 5. `cargo doc --workspace --no-deps --all-features` with
 //!    `RUSTDOCFLAGS=-D warnings`.
 //!
@@ -28,7 +28,7 @@ const TEST_USAGE: &str = "\
 Usage: cargo xtask test [--no-redis-install]
 
 Ensures redis-server is available, then runs cargo fmt --check, clippy -D warnings,
-the whole test suite (WEBHOOK_REQUIRE_REDIS=1) and cargo doc (RUSTDOCFLAGS=-D warnings).
+the whole test suite (Redis tests included) and cargo doc (RUSTDOCFLAGS=-D warnings).
 
 Options:
   --no-redis-install  Fail instead of installing redis-server with apt-get when it is missing";
@@ -113,7 +113,7 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     } else {
         "ensure redis-server is available (--no-redis-install)"
     };
-    let redis_server = timings.step("redis", what, || redis::ensure(allow_install))?;
+    timings.step("redis", what, || redis::ensure(allow_install))?;
 
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -132,11 +132,7 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     timings.command("clippy", clippy)?;
 
     let mut test = cargo();
-    test.args(["test", "--workspace", "--all-features"])
-        .env("WEBHOOK_REQUIRE_REDIS", "1");
-    if let Some(path) = redis::path_including(&redis_server) {
-        test.env("PATH", path);
-    }
+    test.args(["test", "--workspace", "--all-features"]);
     timings.command("test", test)?;
 
     let mut doc = cargo();
