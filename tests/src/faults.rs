@@ -46,6 +46,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tower::{Service, ServiceExt as _};
 
+use crate::server::accept_loop;
+
 /// Request heads larger than this close the connection.
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -199,18 +201,10 @@ impl FaultyServer {
 
     fn serve(&self, listener: TcpListener) {
         let state = Arc::clone(&self.state);
-        let task = tokio::spawn(async move {
-            // Dropping this set (when the task is aborted) aborts every connection.
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                connections.spawn(connection(Arc::clone(&state), stream));
-                while connections.try_join_next().is_some() {}
-            }
-        });
+        // Aborting the task drops the loop's connections too.
+        let task = tokio::spawn(accept_loop(listener, move |stream| {
+            connection(Arc::clone(&state), stream)
+        }));
         *self.accept.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
     }
 

@@ -7,6 +7,9 @@
 //! | [`receiver`] | [`CountingReceiver`](receiver::CountingReceiver): the real `WebhookLayer` with dedup on 127.0.0.1, counting every request and handler call |
 //! | [`faults`] | [`FaultyServer`](faults::FaultyServer): a raw HTTP/1.1 front that answers 503, stalls, resets connections and goes down on command |
 //! | [`process`] | [`ChildProcess`](process::ChildProcess): a child program whose stdout lines are read with deadlines, killed with SIGKILL |
+//! | [`crash`] | the protocol of the crash tests' child program: shared settings, start and `ready`, `acked` lines, kill and graceful stop |
+//! | [`sender`] | [`loopback_sender`](sender::loopback_sender) and [`wait_finished`](sender::wait_finished): a test sender, and a bounded wait for finished deliveries |
+//! | [`server`] | [`HttpServer`](server::HttpServer), a hyper server around any service, and the [`accept_loop`](server::accept_loop) every test server shares |
 //! | [`fuzzing`] | one function per fuzz target, shared by `fuzz/` and the corpus replay test |
 //!
 //! The child programs of the crash tests are this package's binaries (`src/bin/`).
@@ -20,10 +23,13 @@
 //! assert!(a.chance(1.0) && !a.chance(0.0));
 //! ```
 
+pub mod crash;
 pub mod faults;
 pub mod fuzzing;
 pub mod process;
 pub mod receiver;
+pub mod sender;
+pub mod server;
 
 /// A small seeded random number generator (SplitMix64), so that fault patterns repeat
 /// from run to run without a `rand` dependency.

@@ -24,12 +24,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tower::{Layer as _, Service, ServiceExt as _};
 use webhook_receiver::{Observation, VerifiedWebhook, WebhookLayer};
+
+use crate::server::HttpServer;
 
 /// A function naming what a handler call is about (an event's entity, a dedup key).
 pub type Labeler = dyn Fn(&VerifiedWebhook) -> String + Send + Sync;
@@ -121,15 +120,8 @@ impl Tally {
 /// Stopped when dropped.
 #[derive(Debug)]
 pub struct CountingReceiver {
-    addr: SocketAddr,
+    server: HttpServer,
     tally: Arc<Tally>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for CountingReceiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl CountingReceiver {
@@ -143,39 +135,20 @@ impl CountingReceiver {
     ) -> Self {
         let tally = Arc::new(Tally::default());
         let service = counting_service(layer, Arc::new(label), Arc::clone(&tally));
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("listener address");
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(service.clone());
-                connections.spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-                while connections.try_join_next().is_some() {}
-            }
-        });
-        Self { addr, tally, task }
+        let server = HttpServer::start(TowerToHyperService::new(service)).await;
+        Self { server, tally }
     }
 
     /// The server's address.
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:<port>/webhook`.
     #[must_use]
     pub fn url(&self) -> String {
-        format!("http://{}/webhook", self.addr)
+        self.server.url()
     }
 
     /// What it has seen.

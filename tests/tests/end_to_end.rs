@@ -3,57 +3,35 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tokio::sync::mpsc;
-use tower::Layer as _;
 use webhook_core::domain::{Domain, Resource};
 use webhook_core::event::EventType;
 use webhook_core::keys::{EcdsaSigningKey, Ed25519SigningKey, HmacSecret};
 use webhook_core::scheme::StandardSigningKey;
 use webhook_core::{SigningKeys, Style, VerifiedMessage};
+use webhook_e2e::receiver::CountingReceiver;
+use webhook_e2e::sender::wait_one_finished;
 use webhook_receiver::{VerifiedWebhook, Verifier, WebhookLayer};
 use webhook_sender::store::RedbStore;
-use webhook_sender::{AllowList, EndpointConfig, Publish, RetryPolicy, Sender};
+use webhook_sender::{AllowList, DeliveryStatus, EndpointConfig, Publish, RetryPolicy, Sender};
 
-/// A receiver on 127.0.0.1 whose handler forwards every verified webhook to a channel.
-async fn receiver(verifier: Verifier) -> (SocketAddr, mpsc::UnboundedReceiver<VerifiedWebhook>) {
+/// How long a delivery may take to finish.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A [`CountingReceiver`] whose handler also forwards every verified webhook to a channel.
+async fn receiver(
+    verifier: Verifier,
+) -> (CountingReceiver, mpsc::UnboundedReceiver<VerifiedWebhook>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let handler = tower::service_fn(move |request: Request<Full<Bytes>>| {
-        let tx = tx.clone();
-        async move {
-            let webhook = request
-                .extensions()
-                .get::<VerifiedWebhook>()
-                .cloned()
-                .unwrap();
-            tx.send(webhook).unwrap();
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }
-    });
-    let service = WebhookLayer::new(verifier).layer(handler);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = TowerToHyperService::new(service.clone());
-            tokio::spawn(
-                auto::Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned(),
-            );
-        }
-    });
-    (addr, rx)
+    let receiver = CountingReceiver::start(WebhookLayer::new(verifier), move |webhook| {
+        tx.send(webhook.clone()).unwrap();
+        webhook.dedup_key().to_owned()
+    })
+    .await;
+    (receiver, rx)
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<VerifiedWebhook>) -> VerifiedWebhook {
@@ -97,7 +75,7 @@ async fn every_style_delivers_verified_typed_events_exactly_once() {
     ];
     for keys in cases {
         let style = keys.style();
-        let (addr, mut rx) = receiver(Verifier::new(keys.trusted_keys())).await;
+        let (receiver, mut rx) = receiver(Verifier::new(keys.trusted_keys())).await;
         let dir = tempfile::tempdir().unwrap();
         let sender = Sender::builder()
             .store(RedbStore::open(dir.path().join("e2e.redb")).unwrap())
@@ -107,7 +85,7 @@ async fn every_style_delivers_verified_typed_events_exactly_once() {
             .unwrap();
         sender
             .endpoints()
-            .create(endpoint(format!("http://{addr}/hook"), &keys))
+            .create(endpoint(receiver.url(), &keys))
             .await
             .unwrap();
 
@@ -167,8 +145,11 @@ async fn every_style_delivers_verified_typed_events_exactly_once() {
             repeat = repeat.with_event_id(receipt.event_id);
         }
         let again = sender.publish(repeat).await.unwrap();
-        assert!(
-            wait_delivered(&sender, again.deliveries[0]).await,
+        assert_eq!(
+            wait_one_finished(&sender, again.deliveries[0], WAIT)
+                .await
+                .status,
+            DeliveryStatus::Delivered,
             "{style}: the second delivery still gets its 2xx"
         );
         assert_eq!(again.idempotency_key, receipt.idempotency_key);
@@ -178,6 +159,9 @@ async fn every_style_delivers_verified_typed_events_exactly_once() {
                 .is_err(),
             "{style}: the handler must not see the duplicate"
         );
+        let tally = receiver.tally();
+        assert_eq!(tally.handler_calls(), 1, "{style}");
+        assert!(tally.duplicates() >= 1, "{style}: answered as a duplicate");
         // A new event id is a new Standard Webhooks message.
         if style == Style::Standard {
             sender.publish(publish()).await.unwrap();
@@ -187,20 +171,9 @@ async fn every_style_delivers_verified_typed_events_exactly_once() {
     }
 }
 
-async fn wait_delivered(sender: &Sender, id: webhook_sender::DeliveryId) -> bool {
-    for _ in 0..200 {
-        let delivery = sender.delivery(id).await.unwrap().unwrap();
-        if delivery.status.is_terminal() {
-            return delivery.status == webhook_sender::DeliveryStatus::Delivered;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_with_the_wrong_key_makes_the_sender_fail_the_delivery_at_once() {
-    let (addr, mut rx) =
+    let (receiver, mut rx) =
         receiver(Verifier::event_secrets(["the-customers-idea-of-the-secret"]).unwrap()).await;
     let sender = Sender::builder()
         .store(webhook_sender::store::MemoryStore::new())
@@ -211,7 +184,7 @@ async fn a_receiver_with_the_wrong_key_makes_the_sender_fail_the_delivery_at_onc
     let keys = SigningKeys::Event(vec![HmacSecret::from_utf8("the-real-secret").unwrap()]);
     sender
         .endpoints()
-        .create(endpoint(format!("http://{addr}/hook"), &keys))
+        .create(endpoint(receiver.url(), &keys))
         .await
         .unwrap();
     let receipt = sender
@@ -223,14 +196,12 @@ async fn a_receiver_with_the_wrong_key_makes_the_sender_fail_the_delivery_at_onc
         ))
         .await
         .unwrap();
-    assert!(!wait_delivered(&sender, receipt.deliveries[0]).await);
-    let delivery = sender
-        .delivery(receipt.deliveries[0])
-        .await
-        .unwrap()
-        .unwrap();
+    let delivery = wait_one_finished(&sender, receipt.deliveries[0], WAIT).await;
+    assert_eq!(delivery.status, DeliveryStatus::Failed, "{delivery:?}");
     assert_eq!(delivery.attempts.len(), 1, "401 is not retried");
     assert_eq!(delivery.attempts[0].status(), Some(401));
     assert!(rx.try_recv().is_err());
+    assert_eq!(receiver.tally().rejected(), 1);
+    assert_eq!(receiver.tally().handler_starts(), 0);
     sender.shutdown().await.unwrap();
 }

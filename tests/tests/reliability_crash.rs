@@ -7,10 +7,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use webhook_e2e::crash::{self, Acked, Backend, CrashSender, LEASE, PUBLISHERS, WORKERS};
 use webhook_e2e::process::ChildProcess;
 use webhook_e2e::receiver::{CountingReceiver, event_entity};
 use webhook_receiver::{Verifier, WebhookLayer};
@@ -19,85 +18,26 @@ use webhook_sender::{DeliveryId, DeliveryStatus};
 
 const EVENTS: usize = 10_000;
 const SECRET: &str = "crash-test-organization-secret";
-/// Attempts in flight at once (sender workers = endpoint concurrency).
-const WORKERS: usize = 64;
-/// Concurrent `publish` calls.
-const PUBLISHERS: usize = 16;
-const LEASE: Duration = Duration::from_secs(3);
 /// Every wait of this test is bounded by this.
 const PHASE_LIMIT: Duration = Duration::from_secs(90);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Starts `crash_sender` publishing `indices`.
-fn spawn(dir: &Path, url: &str, indices: &[u64], setup: bool, run: usize) -> ChildProcess {
-    let list = dir.join(format!("indices-{run}.txt"));
-    let text: String = indices.iter().map(|i| format!("{i}\n")).collect();
-    std::fs::write(&list, text).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_crash_sender"));
-    command
-        .arg("--store")
-        .arg(dir.join("webhooks.redb"))
-        .args(["--url", url, "--secret", SECRET, "--indices"])
-        .arg(&list)
-        .args(["--workers", &WORKERS.to_string()])
-        .args(["--publishers", &PUBLISHERS.to_string()])
-        .args(["--lease-ms", &LEASE.as_millis().to_string()]);
-    if setup {
-        command.arg("--setup");
-    }
-    let child = ChildProcess::spawn(command);
-    let first = child.next_line(PHASE_LIMIT);
-    assert_eq!(first.as_deref(), Some("ready"), "run {run} did not start");
-    child
-}
-
-/// Records an `acked <index> <delivery>` line; true for `stopped`.
-fn record(line: &str, acked: &mut HashMap<u64, DeliveryId>) -> bool {
-    let mut parts = line.split(' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("acked"), Some(index), Some(delivery)) => {
-            acked.insert(index.parse().unwrap(), delivery.parse().unwrap());
-        }
-        (Some("published"), None, None) => {}
-        (Some("stopped"), None, None) => return true,
-        _ => panic!("unexpected line from crash_sender: {line:?}"),
-    }
-    false
-}
 
 /// Reads the child's output until `done` holds, for at most [`PHASE_LIMIT`].
 fn run_until(
     child: &ChildProcess,
-    acked: &mut HashMap<u64, DeliveryId>,
+    acked: &mut Acked,
     what: &str,
-    mut done: impl FnMut(&HashMap<u64, DeliveryId>) -> bool,
+    mut done: impl FnMut(&Acked) -> bool,
 ) {
     let deadline = Instant::now() + PHASE_LIMIT;
     while !done(acked) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         if let Some(line) = child.next_line(Duration::from_millis(20)) {
-            record(&line, acked);
+            crash::record(&line, acked);
         }
     }
 }
 
-/// SIGKILLs the child and records every line it printed before dying.
-fn kill(child: &mut ChildProcess, acked: &mut HashMap<u64, DeliveryId>) {
-    child.kill();
-    // The pipe is closed now: read what is left until end of file.
-    while let Some(line) = child.next_line(Duration::from_secs(5)) {
-        record(&line, acked);
-    }
-}
-
-fn unacknowledged(acked: &HashMap<u64, DeliveryId>) -> Vec<u64> {
+fn unacknowledged(acked: &Acked) -> Vec<u64> {
     (0..EVENTS as u64)
         .filter(|i| !acked.contains_key(i))
         .collect()
@@ -107,42 +47,51 @@ fn unacknowledged(acked: &HashMap<u64, DeliveryId>) -> Vec<u64> {
 fn a_sender_killed_twice_mid_stream_loses_nothing_and_dedup_makes_it_exactly_once() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
+    let rt = crash::runtime();
     let receiver = rt.block_on(CountingReceiver::start(
         WebhookLayer::new(Verifier::event_secrets([SECRET]).unwrap()),
         event_entity,
     ));
     let url = receiver.url();
     let tally = receiver.tally();
-    let mut acked = HashMap::new();
+    let mut acked = Acked::new();
+    let launcher = CrashSender {
+        program: env!("CARGO_BIN_EXE_crash_sender"),
+        dir: dir.path(),
+        url: &url,
+        secret: SECRET,
+        limit: PHASE_LIMIT,
+    };
+    let redb_file = dir.path().join("webhooks.redb");
+    let redb = Backend::Redb(&redb_file);
 
     // Run 1 sets up the endpoint and starts publishing; it is killed while publishing.
     let all: Vec<u64> = (0..EVENTS as u64).collect();
-    let mut first = spawn(dir.path(), &url, &all, true, 1);
+    let mut first = launcher.start(&redb, "run 1", &all, true);
     run_until(
         &first,
         &mut acked,
         "2,500 acknowledged publishes",
         |acked| acked.len() >= 2_500,
     );
-    kill(&mut first, &mut acked);
+    crash::kill(&mut first, &mut acked);
     let kill_1 = (acked.len(), tally.distinct(), started.elapsed());
 
     // Run 2 publishes what was not acknowledged (the caller's duty: at-least-once
     // publishing). The receiver is slowed down meanwhile, so a backlog builds up and every
     // worker has a request inside the handler when the process is killed, after publishing.
     tally.set_handler_delay(Duration::from_millis(100));
-    let mut second = spawn(dir.path(), &url, &unacknowledged(&acked), false, 2);
+    let mut second = launcher.start(&redb, "run 2", &unacknowledged(&acked), false);
     let mut published = false;
     let deadline = Instant::now() + PHASE_LIMIT;
     while !published || tally.handler_starts() < tally.handler_calls() + WORKERS / 2 {
         assert!(Instant::now() < deadline, "run 2 did not finish publishing");
         if let Some(line) = second.next_line(Duration::from_millis(20)) {
             published |= line == "published";
-            record(&line, &mut acked);
+            crash::record(&line, &mut acked);
         }
     }
-    kill(&mut second, &mut acked);
+    crash::kill(&mut second, &mut acked);
     let kill_2 = (acked.len(), tally.distinct(), started.elapsed());
     assert!(
         tally.distinct() < EVENTS,
@@ -151,12 +100,10 @@ fn a_sender_killed_twice_mid_stream_loses_nothing_and_dedup_makes_it_exactly_onc
     tally.set_handler_delay(Duration::ZERO);
 
     // Run 3 publishes anything still unacknowledged, delivers the rest and stops gracefully.
-    let mut third = spawn(dir.path(), &url, &unacknowledged(&acked), false, 3);
+    let mut third = launcher.start(&redb, "run 3", &unacknowledged(&acked), false);
     let deadline = Instant::now() + PHASE_LIMIT;
     loop {
-        for line in third.drain_lines() {
-            record(&line, &mut acked);
-        }
+        crash::drain(&third, &mut acked);
         if tally.distinct() == EVENTS && acked.len() == EVENTS {
             break;
         }
@@ -168,22 +115,11 @@ fn a_sender_killed_twice_mid_stream_loses_nothing_and_dedup_makes_it_exactly_onc
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    third.close_stdin();
-    let deadline = Instant::now() + PHASE_LIMIT;
-    loop {
-        let line = third
-            .next_line(Duration::from_millis(100))
-            .unwrap_or_default();
-        if !line.is_empty() && record(&line, &mut acked) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no graceful stop");
-    }
-    assert!(third.wait(PHASE_LIMIT).success(), "run 3 exits cleanly");
+    crash::stop(&mut third, &mut acked, PHASE_LIMIT);
     let elapsed = started.elapsed();
 
     // The store agrees: nothing is open, every acknowledged delivery was delivered.
-    let store = RedbStore::open(dir.path().join("webhooks.redb")).unwrap();
+    let store = RedbStore::open(&redb_file).unwrap();
     let (open, attempts, failed_attempts) = rt.block_on(async {
         let claim = store
             .claim(ClaimRequest {

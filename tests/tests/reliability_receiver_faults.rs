@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use webhook_core::event::EventType;
-use webhook_core::keys::HmacSecret;
 use webhook_e2e::SplitMix64;
 use webhook_e2e::faults::{Fault, FaultyServer};
 use webhook_e2e::receiver::{Tally, counting_service, event_entity};
+use webhook_e2e::sender::loopback_sender;
 use webhook_receiver::{Verifier, WebhookLayer};
 use webhook_sender::store::MemoryStore;
 use webhook_sender::{
-    AllowList, AttemptRecord, BreakerConfig, Delivery, DeliveryId, DeliveryStatus, EndpointConfig,
-    Publish, RetryPolicy, Sender,
+    AttemptRecord, BreakerConfig, Delivery, DeliveryId, DeliveryStatus, EndpointConfig, Publish,
+    RetryPolicy, Sender,
 };
 
 const SECRET: &str = "faults-test-organization-secret";
@@ -29,22 +29,13 @@ const ORGANIZATION: &str = "org-faults";
 const ROUNDING_MS: i64 = 2;
 
 async fn sender(breaker: BreakerConfig) -> Sender {
-    let sender = Sender::builder()
-        .store(MemoryStore::new())
-        .allow_private_networks(AllowList::loopback())
-        .idle_poll(Duration::from_millis(20))
-        .workers(32)
-        .breaker(breaker)
-        .shutdown_timeout(Duration::from_secs(2))
-        .build()
-        .await
-        .unwrap();
-    sender
-        .organizations()
-        .set_secret(ORGANIZATION, HmacSecret::from_utf8(SECRET).unwrap())
-        .await
-        .unwrap();
-    sender
+    loopback_sender(ORGANIZATION, SECRET, |builder| {
+        builder
+            .store(MemoryStore::new())
+            .workers(32)
+            .breaker(breaker)
+    })
+    .await
 }
 
 fn receiver(

@@ -10,13 +10,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use webhook_core::event::EventType;
 use webhook_core::keys::HmacSecret;
-use webhook_e2e::process::ChildProcess;
+use webhook_e2e::crash::{self, Acked, Backend, CrashSender, LEASE, PUBLISHERS, WORKERS};
 use webhook_e2e::receiver::{CountingReceiver, event_entity};
 use webhook_receiver::{Verifier, WebhookLayer};
 use webhook_redis::RedisConfig;
@@ -29,88 +28,14 @@ use webhook_testkit::RedisServer;
 const SECRET: &str = "redis-crash-organization-secret";
 const PREFIX: &str = "crash:";
 const EVENTS: usize = 10_000;
-const WORKERS: usize = 64;
-const PUBLISHERS: usize = 16;
-const LEASE: Duration = Duration::from_secs(3);
 const PHASE_LIMIT: Duration = Duration::from_secs(120);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn node(
-    dir: &std::path::Path,
-    redis: &str,
-    url: &str,
-    consumer: &str,
-    indices: &[u64],
-    setup: bool,
-) -> ChildProcess {
-    let list = dir.join(format!("{consumer}-{}.txt", indices.first().unwrap_or(&0)));
-    let text: String = indices.iter().map(|i| format!("{i}\n")).collect();
-    std::fs::write(&list, text).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_crash_sender"));
-    command
-        .args(["--redis", redis, "--prefix", PREFIX, "--consumer", consumer])
-        .args(["--url", url, "--secret", SECRET, "--indices"])
-        .arg(&list)
-        .args(["--workers", &WORKERS.to_string()])
-        .args(["--publishers", &PUBLISHERS.to_string()])
-        .args(["--lease-ms", &LEASE.as_millis().to_string()]);
-    if setup {
-        command.arg("--setup");
-    }
-    let child = ChildProcess::spawn(command);
-    assert_eq!(
-        child.next_line(PHASE_LIMIT).as_deref(),
-        Some("ready"),
-        "{consumer} did not start"
-    );
-    child
-}
-
-/// Records `acked` lines; true for `stopped`.
-fn record(line: &str, acked: &mut HashMap<u64, DeliveryId>) -> bool {
-    let mut parts = line.split(' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("acked"), Some(index), Some(delivery)) => {
-            acked.insert(index.parse().unwrap(), delivery.parse().unwrap());
-            false
-        }
-        (Some("published"), None, None) => false,
-        (Some("stopped"), None, None) => true,
-        _ => panic!("unexpected line from crash_sender: {line:?}"),
-    }
-}
-
-fn drain(child: &ChildProcess, acked: &mut HashMap<u64, DeliveryId>) -> bool {
-    let mut stopped = false;
-    for line in child.drain_lines() {
-        stopped |= record(&line, acked);
-    }
-    stopped
-}
-
-fn stop(child: &mut ChildProcess, acked: &mut HashMap<u64, DeliveryId>) {
-    child.close_stdin();
-    let deadline = Instant::now() + PHASE_LIMIT;
-    while !drain(child, acked) {
-        assert!(Instant::now() < deadline, "no graceful stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(child.wait(PHASE_LIMIT).success());
-}
 
 #[test]
 fn two_sender_processes_on_redis_one_killed_with_sigkill_lose_nothing() {
     let started = Instant::now();
     let redis = RedisServer::start_with_aof();
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
+    let rt = crash::runtime();
     let receiver = rt.block_on(CountingReceiver::start(
         WebhookLayer::new(Verifier::event_secrets([SECRET]).unwrap()),
         event_entity,
@@ -119,11 +44,24 @@ fn two_sender_processes_on_redis_one_killed_with_sigkill_lose_nothing() {
     let half = (EVENTS / 2) as u64;
     let a_indices: Vec<u64> = (0..half).collect();
     let b_indices: Vec<u64> = (half..EVENTS as u64).collect();
-    let mut acked = HashMap::new();
+    let mut acked = Acked::new();
+    let launcher = CrashSender {
+        program: env!("CARGO_BIN_EXE_crash_sender"),
+        dir: dir.path(),
+        url: &url,
+        secret: SECRET,
+        limit: PHASE_LIMIT,
+    };
+    let redis_url = redis.url();
+    let node = |consumer| Backend::Redis {
+        url: &redis_url,
+        prefix: PREFIX,
+        consumer,
+    };
 
     // Node A configures the endpoint; node B starts after it, so it loads the endpoint.
-    let mut a = node(dir.path(), &redis.url(), &url, "node-a", &a_indices, true);
-    let mut b = node(dir.path(), &redis.url(), &url, "node-b", &b_indices, false);
+    let mut a = launcher.start(&node("node-a"), "node-a", &a_indices, true);
+    let mut b = launcher.start(&node("node-b"), "node-b", &b_indices, false);
     let deadline = Instant::now() + PHASE_LIMIT;
     while tally.distinct() < EVENTS / 3 {
         assert!(
@@ -131,15 +69,12 @@ fn two_sender_processes_on_redis_one_killed_with_sigkill_lose_nothing() {
             "nodes stalled at {}",
             tally.distinct()
         );
-        drain(&a, &mut acked);
-        drain(&b, &mut acked);
+        crash::drain(&a, &mut acked);
+        crash::drain(&b, &mut acked);
         std::thread::sleep(Duration::from_millis(5));
     }
-    a.kill();
-    // Lines printed before the kill are still in the pipe.
-    while let Some(line) = a.next_line(Duration::from_secs(2)) {
-        record(&line, &mut acked);
-    }
+    // Lines printed before the kill are still in the pipe: recorded too.
+    crash::kill(&mut a, &mut acked);
     let at_kill = (acked.len(), tally.distinct(), started.elapsed());
 
     // Node A comes back under the same name and publishes what it had not acknowledged.
@@ -148,11 +83,11 @@ fn two_sender_processes_on_redis_one_killed_with_sigkill_lose_nothing() {
         .copied()
         .filter(|i| !acked.contains_key(i))
         .collect();
-    let mut a = node(dir.path(), &redis.url(), &url, "node-a", &missing, false);
+    let mut a = launcher.start(&node("node-a"), "node-a (restarted)", &missing, false);
     let deadline = Instant::now() + PHASE_LIMIT;
     loop {
-        drain(&a, &mut acked);
-        drain(&b, &mut acked);
+        crash::drain(&a, &mut acked);
+        crash::drain(&b, &mut acked);
         if tally.distinct() == EVENTS && acked.len() == EVENTS {
             break;
         }
@@ -164,8 +99,8 @@ fn two_sender_processes_on_redis_one_killed_with_sigkill_lose_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    stop(&mut a, &mut acked);
-    stop(&mut b, &mut acked);
+    crash::stop(&mut a, &mut acked, PHASE_LIMIT);
+    crash::stop(&mut b, &mut acked, PHASE_LIMIT);
     let elapsed = started.elapsed();
 
     let store = rt.block_on(async {
@@ -236,7 +171,7 @@ async fn publish(sender: &Sender, n: u64) -> Result<DeliveryId, webhook_sender::
 #[test]
 fn redis_connections_dropped_and_redis_restarted_lose_nothing_acknowledged() {
     let mut redis = RedisServer::start_with_aof();
-    let rt = runtime();
+    let rt = crash::runtime();
     rt.block_on(async {
         let receiver = CountingReceiver::start(
             WebhookLayer::new(Verifier::event_secrets([SECRET]).unwrap()),

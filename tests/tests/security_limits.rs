@@ -10,55 +10,29 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::Frame;
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
 use webhook_core::event::EventType;
-use webhook_core::keys::HmacSecret;
 use webhook_e2e::receiver::{CountingReceiver, event_entity};
+use webhook_e2e::sender::{loopback_sender, wait_one_finished};
+use webhook_e2e::server::HttpServer;
 use webhook_receiver::{Verifier, WebhookLayer};
-use webhook_sender::{
-    AllowList, AttemptResult, DeliveryId, DeliveryStatus, EndpointConfig, Publish, RetryPolicy,
-    Sender,
-};
+use webhook_sender::{AttemptResult, DeliveryStatus, EndpointConfig, Publish, RetryPolicy, Sender};
 
 const SECRET: &str = "limits-test-organization-secret";
 const ORGANIZATION: &str = "org-limits";
 /// The most the endless body ever produces, so that a broken cap still ends the test.
 const SAFETY_STOP: usize = 256 * 1024 * 1024;
+/// How long a delivery may take to finish.
+const WAIT: Duration = Duration::from_secs(30);
 
 async fn sender() -> Sender {
-    let sender = Sender::builder()
-        .allow_private_networks(AllowList::loopback())
-        .idle_poll(Duration::from_millis(20))
-        .shutdown_timeout(Duration::from_secs(2))
-        .build()
-        .await
-        .unwrap();
-    sender
-        .organizations()
-        .set_secret(ORGANIZATION, HmacSecret::from_utf8(SECRET).unwrap())
-        .await
-        .unwrap();
-    sender
-}
-
-async fn finished(sender: &Sender, id: DeliveryId) -> webhook_sender::Delivery {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let delivery = sender.delivery(id).await.unwrap().unwrap();
-        if delivery.status.is_terminal() {
-            return delivery;
-        }
-        assert!(Instant::now() < deadline, "not finished: {delivery:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    loopback_sender(ORGANIZATION, SECRET, |builder| builder).await
 }
 
 fn event(n: u64, padding: usize) -> Publish {
@@ -93,10 +67,10 @@ async fn the_receiver_answers_413_over_its_limit_and_the_sender_does_not_retry()
     let small = sender.publish(event(1, 100)).await.unwrap().deliveries[0];
     let large = sender.publish(event(2, 4096)).await.unwrap().deliveries[0];
     assert_eq!(
-        finished(&sender, small).await.status,
+        wait_one_finished(&sender, small, WAIT).await.status,
         DeliveryStatus::Delivered
     );
-    let refused = finished(&sender, large).await;
+    let refused = wait_one_finished(&sender, large, WAIT).await;
     assert_eq!(refused.status, DeliveryStatus::Failed);
     assert_eq!(refused.attempts.len(), 1, "413 is not retried");
     assert_eq!(refused.attempts[0].status(), Some(413));
@@ -155,38 +129,27 @@ impl http_body::Body for Endless {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sender_reads_at_most_8_kib_of_an_endless_answer() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     let produced = Arc::new(AtomicUsize::new(0));
     let requests = Arc::new(AtomicUsize::new(0));
-    let (counted, served) = (Arc::clone(&produced), Arc::clone(&requests));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (produced, requests) = (Arc::clone(&counted), Arc::clone(&served));
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_request: Request<_>| {
-                    // The first answer is a 503 (retried), the second a 200; both endless.
-                    let first = requests.fetch_add(1, Ordering::SeqCst) == 0;
-                    let mut response = Response::new(Endless {
-                        produced: Arc::clone(&produced),
-                    });
-                    if first {
-                        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                    }
-                    async move { Ok::<_, Infallible>(response) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+    let counted = Arc::clone(&produced);
+    let server = HttpServer::start(hyper::service::service_fn(move |_request: Request<_>| {
+        // The first answer is a 503 (retried), the second a 200; both endless.
+        let first = requests.fetch_add(1, Ordering::SeqCst) == 0;
+        let mut response = Response::new(Endless {
+            produced: Arc::clone(&counted),
+        });
+        if first {
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         }
-    });
+        async move { Ok::<_, Infallible>(response) }
+    }))
+    .await;
 
     let sender = sender().await;
     sender
         .endpoints()
         .create(
-            EndpointConfig::event(ORGANIZATION, url, [EventType::WalletCreated])
+            EndpointConfig::event(ORGANIZATION, server.url(), [EventType::WalletCreated])
                 .timeout(Duration::from_secs(20))
                 .retry(RetryPolicy::schedule([
                     Duration::ZERO,
@@ -196,7 +159,7 @@ async fn the_sender_reads_at_most_8_kib_of_an_endless_answer() {
         .await
         .unwrap();
     let id = sender.publish(event(1, 10)).await.unwrap().deliveries[0];
-    let delivery = finished(&sender, id).await;
+    let delivery = wait_one_finished(&sender, id, WAIT).await;
     assert_eq!(delivery.status, DeliveryStatus::Delivered, "{delivery:?}");
     assert_eq!(delivery.attempts.len(), 2);
     for attempt in &delivery.attempts {

@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -23,10 +23,9 @@ use webhook_core::keys::{EcdsaSigningKey, Ed25519SigningKey, HmacSecret};
 use webhook_core::scheme::StandardVerifyingKey;
 use webhook_core::{Outgoing, SigningKeys, Style, TrustedKeys};
 use webhook_e2e::receiver::CountingReceiver;
+use webhook_e2e::sender::{loopback_sender, wait_finished};
 use webhook_receiver::{Verifier, WebhookLayer};
-use webhook_sender::{
-    AllowList, DeliveryId, DeliveryStatus, EndpointConfig, Publish, RetryPolicy, Secret, Sender,
-};
+use webhook_sender::{DeliveryStatus, EndpointConfig, Publish, RetryPolicy, Secret, Sender};
 
 const ORGANIZATION: &str = "org-secrets";
 const ORGANIZATION_SECRET: &str = "org-secret-7f3a9c1e5b2d4086";
@@ -92,24 +91,6 @@ fn ecdsa_scalar(pkcs8: &[u8]) -> Vec<u8> {
         .unwrap()
         + marker.len();
     pkcs8[at..at + 32].to_vec()
-}
-
-async fn finished(sender: &Sender, ids: &[DeliveryId]) -> Vec<webhook_sender::Delivery> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut all = Vec::new();
-        for id in ids {
-            let delivery = sender.delivery(*id).await.unwrap().unwrap();
-            if delivery.status.is_terminal() {
-                all.push(delivery);
-            }
-        }
-        if all.len() == ids.len() {
-            return all;
-        }
-        assert!(Instant::now() < deadline, "deliveries did not finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Sends raw bytes to `addr` and returns the whole answer (requests say `Connection: close`).
@@ -193,21 +174,8 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
     )
     .await;
 
-    let sender = Sender::builder()
-        .allow_private_networks(AllowList::loopback())
-        .idle_poll(Duration::from_millis(20))
-        .shutdown_timeout(Duration::from_secs(2))
-        .build()
-        .await
-        .unwrap();
+    let sender = loopback_sender(ORGANIZATION, ORGANIZATION_SECRET, |builder| builder).await;
     let organizations = sender.organizations();
-    organizations
-        .set_secret(
-            ORGANIZATION,
-            HmacSecret::from_utf8(ORGANIZATION_SECRET).unwrap(),
-        )
-        .await
-        .unwrap();
     let quick = RetryPolicy::schedule([Duration::ZERO, Duration::from_millis(20)]);
     let endpoints = [
         EndpointConfig::event(ORGANIZATION, event_rx.url(), [EventType::WalletCreated])
@@ -282,7 +250,7 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
                 .unwrap();
         }
     }
-    let deliveries = finished(&sender, &ids).await;
+    let deliveries = wait_finished(&sender, &ids, Duration::from_secs(20)).await;
     let delivered = deliveries
         .iter()
         .filter(|d| d.status == DeliveryStatus::Delivered)

@@ -11,19 +11,19 @@
 
 use std::convert::Infallible;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpListener;
 use webhook_core::event::EventType;
-use webhook_core::keys::HmacSecret;
 use webhook_e2e::receiver::{CountingReceiver, event_entity};
+use webhook_e2e::sender::{loopback_sender, wait_one_finished};
+use webhook_e2e::server::HttpServer;
 use webhook_receiver::{Verifier, WebhookLayer};
 use webhook_sender::{
     AllowList, Cidr, DeliveryStatus, EndpointConfig, ForbiddenAddress, Publish, Resolve,
@@ -32,6 +32,8 @@ use webhook_sender::{
 
 const SECRET: &str = "ssrf-test-organization-secret";
 const ORGANIZATION: &str = "org-ssrf";
+/// How long a delivery may take to finish.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Answers `accepted` for the first resolution (when the endpoint is created) and
 /// `forbidden` afterwards (when the sender connects): DNS rebinding.
@@ -65,20 +67,10 @@ impl Resolve for Shared {
 }
 
 async fn sender(allow: AllowList, resolver: impl Resolve) -> Sender {
-    let sender = Sender::builder()
-        .allow_private_networks(allow)
-        .resolver(resolver)
-        .idle_poll(Duration::from_millis(20))
-        .shutdown_timeout(Duration::from_secs(2))
-        .build()
-        .await
-        .unwrap();
-    sender
-        .organizations()
-        .set_secret(ORGANIZATION, HmacSecret::from_utf8(SECRET).unwrap())
-        .await
-        .unwrap();
-    sender
+    loopback_sender(ORGANIZATION, SECRET, |builder| {
+        builder.allow_private_networks(allow).resolver(resolver)
+    })
+    .await
 }
 
 fn endpoint(url: String) -> EndpointConfig {
@@ -101,22 +93,6 @@ async fn receiver() -> CountingReceiver {
         event_entity,
     )
     .await
-}
-
-/// Waits (bounded) until the delivery is finished; returns it.
-async fn finished(sender: &Sender, id: webhook_sender::DeliveryId) -> webhook_sender::Delivery {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let delivery = sender.delivery(id).await.unwrap().unwrap();
-        if delivery.status.is_terminal() {
-            return delivery;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "delivery not finished: {delivery:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +186,7 @@ async fn a_name_that_re_resolves_to_a_forbidden_address_is_refused_at_connect_ti
             .await
             .unwrap();
         let receipt = sender.publish(event()).await.unwrap();
-        let delivery = finished(&sender, receipt.deliveries[0]).await;
+        let delivery = wait_one_finished(&sender, receipt.deliveries[0], WAIT).await;
         assert_eq!(delivery.status, DeliveryStatus::Failed, "{forbidden:?}");
         assert_eq!(delivery.attempts.len(), 1, "refused, not retried");
         assert!(
@@ -230,34 +206,22 @@ async fn a_name_that_re_resolves_to_a_forbidden_address_is_refused_at_connect_ti
 }
 
 /// A server that answers every request with `status` and `Location: location`, counting them.
-async fn redirecting(status: u16, location: String) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+async fn redirecting(status: u16, location: &str) -> (HttpServer, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&hits);
-    let location = Arc::new(Mutex::new(location));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let counted = Arc::clone(&counted);
-            let location = Arc::clone(&location);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_request: Request<_>| {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let mut response = Response::new(Full::new(Bytes::from_static(b"moved")));
-                    *response.status_mut() = StatusCode::from_u16(status).unwrap();
-                    let target = location.lock().unwrap().clone();
-                    response
-                        .headers_mut()
-                        .insert(http::header::LOCATION, target.parse().unwrap());
-                    async move { Ok::<_, Infallible>(response) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (url, hits)
+    let status = StatusCode::from_u16(status).unwrap();
+    let location = HeaderValue::from_str(location).unwrap();
+    let server = HttpServer::start(hyper::service::service_fn(move |_request: Request<_>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let mut response = Response::new(Full::new(Bytes::from_static(b"moved")));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location.clone());
+        async move { Ok::<_, Infallible>(response) }
+    }))
+    .await;
+    (server, hits)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,10 +229,14 @@ async fn redirects_are_never_followed() {
     let target = receiver().await;
     let sender = sender(AllowList::loopback(), SystemResolver).await;
     for status in [301, 302, 303, 307, 308] {
-        let (url, hits) = redirecting(status, target.url()).await;
-        let id = sender.endpoints().create(endpoint(url)).await.unwrap();
+        let (server, hits) = redirecting(status, &target.url()).await;
+        let id = sender
+            .endpoints()
+            .create(endpoint(server.url()))
+            .await
+            .unwrap();
         let receipt = sender.publish(event()).await.unwrap();
-        let delivery = finished(&sender, receipt.deliveries[0]).await;
+        let delivery = wait_one_finished(&sender, receipt.deliveries[0], WAIT).await;
         assert_eq!(delivery.status, DeliveryStatus::Failed, "{status}");
         assert_eq!(delivery.attempts.len(), 1, "a redirect fails at once");
         assert_eq!(delivery.attempts[0].status(), Some(status));

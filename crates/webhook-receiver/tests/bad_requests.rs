@@ -106,12 +106,9 @@ fn table(
     // ---- event style
     let body = event_body("table-event");
     let good = event.signed("", &body);
-    let signed_with = |secret: &[u8], message: &[u8]| {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-        hex::encode(ring::hmac::sign(&key, message).as_ref())
-    };
+    let signed_with = |secret: &[u8], message: &[u8]| hex::encode(common::hmac(secret, message));
     let message = |ts: &str, body: &[u8]| [ts.as_bytes(), b".", body].concat();
-    let sign_event = |ts: &str, body: &[u8]| event.hmac_hex(&message(ts, body));
+    let sign_event = |ts: &str, body: &[u8]| signed_with(&event.secret, &message(ts, body));
     let sig = sign_event(&ts, &body);
 
     let non_utf8 = b"\xff\xfe\x00{\"id\":\x80}".to_vec();
@@ -561,23 +558,14 @@ fn table(
     // ---- Standard Webhooks
     let std_body = standard_body(1);
     let std_good = standard.signed("msg_table", &std_body);
-    let v1 = |id: &str, ts: &str, body: &[u8]| {
-        format!(
-            "v1,{}",
-            STANDARD
-                .encode(standard.hmac(&[id.as_bytes(), b".", ts.as_bytes(), b".", body].concat()))
-        )
+    let v1_with = |secret: &[u8], id: &str, ts: &str, body: &[u8]| {
+        let message = [id.as_bytes(), b".", ts.as_bytes(), b".", body].concat();
+        format!("v1,{}", STANDARD.encode(common::hmac(secret, &message)))
     };
+    let v1 = |id: &str, ts: &str, body: &[u8]| v1_with(&standard.secret, id, ts, body);
     let valid = v1("msg_table", &ts, &std_body);
     let seventeen_std = vec![valid.clone(); 17].join(" ");
-    let wrong_secret = {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"another-secret-of-24-bytes!!");
-        let tag = ring::hmac::sign(
-            &key,
-            &[b"msg_table.", ts.as_bytes(), b".", &std_body[..]].concat(),
-        );
-        format!("v1,{}", STANDARD.encode(tag.as_ref()))
-    };
+    let wrong_secret = v1_with(b"another-secret-of-24-bytes!!", "msg_table", &ts, &std_body);
     cases.extend([
         case(
             "standard: missing webhook-id",
@@ -809,13 +797,12 @@ async fn every_bad_request_gets_the_right_status_and_the_servers_keep_serving() 
         )
         .await,
     ];
-    for (response, recorder) in good.iter().zip(&recorders) {
+    for response in &good {
         assert_eq!(
             (response.status, response.body.as_str()),
             (200, "handled"),
             "{response:?}"
         );
-        assert!(!recorder.keys().is_empty());
     }
     assert_eq!(recorders[0].keys(), ["captured", "after-the-table"]);
     assert_eq!(recorders[1].keys(), ["w-after@2025-05-08T14:29:30Z"]);

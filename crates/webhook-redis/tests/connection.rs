@@ -58,6 +58,33 @@ async fn get(
         .await
 }
 
+/// Reads `name`, retrying while the connection is unavailable (it reconnects by itself),
+/// for at most [`WAIT`].
+async fn get_once_reconnected(connection: &RedisConnection, name: &str) -> Option<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match get(connection, name).await {
+            Ok(value) => return value,
+            Err(error) => {
+                assert!(error.is_unavailable(), "{error}");
+                assert!(Instant::now() < deadline, "never reconnected: {error}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Connects once (no retries) to `127.0.0.1:port`, where no Redis answers: the error
+/// is "unavailable".
+async fn connect_fails_as_unavailable(port: u16) {
+    let error = quick(format!("redis://127.0.0.1:{port}/"))
+        .reconnect_retries(0)
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(error.is_unavailable(), "{error}");
+}
+
 #[tokio::test]
 async fn prefixes_keep_environments_apart() {
     let server = start(false).await;
@@ -110,17 +137,7 @@ async fn calls_fail_while_redis_is_down_and_work_again_after_a_restart() {
     })
     .await
     .unwrap();
-    let deadline = Instant::now() + WAIT;
-    let value = loop {
-        match get(&connection, "kept").await {
-            Ok(value) => break value,
-            Err(error) => {
-                assert!(error.is_unavailable(), "{error}");
-                assert!(Instant::now() < deadline, "never reconnected: {error}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let value = get_once_reconnected(&connection, "kept").await;
     assert_eq!(
         value.as_deref(),
         Some("yes"),
@@ -132,13 +149,7 @@ async fn calls_fail_while_redis_is_down_and_work_again_after_a_restart() {
 
 #[tokio::test]
 async fn connecting_to_nothing_fails_as_unavailable_and_a_bad_url_as_config() {
-    let port = webhook_testkit::free_port().unwrap();
-    let error = quick(format!("redis://127.0.0.1:{port}/"))
-        .reconnect_retries(0)
-        .connect()
-        .await
-        .unwrap_err();
-    assert!(error.is_unavailable(), "{error}");
+    connect_fails_as_unavailable(webhook_testkit::free_port().unwrap()).await;
     let error = RedisConfig::new("definitely not a url")
         .connect()
         .await
@@ -153,12 +164,7 @@ async fn a_silent_server_times_out() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let started = Instant::now();
-    let error = quick(format!("redis://127.0.0.1:{port}/"))
-        .reconnect_retries(0)
-        .connect()
-        .await
-        .unwrap_err();
-    assert!(error.is_unavailable(), "{error}");
+    connect_fails_as_unavailable(port).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -187,18 +193,8 @@ async fn a_dropped_connection_is_made_again() {
         .await
         .unwrap();
     assert!(killed >= 1);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match get(&connection, "k").await {
-            Ok(value) => {
-                assert_eq!(value.as_deref(), Some("v"));
-                break;
-            }
-            Err(error) => {
-                assert!(error.is_unavailable(), "{error}");
-                assert!(Instant::now() < deadline, "never reconnected: {error}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    assert_eq!(
+        get_once_reconnected(&connection, "k").await.as_deref(),
+        Some("v")
+    );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Reply, TestServer, builder, outcomes};
 use serde_json::json;
-use webhook_core::clock::ManualClock;
+use webhook_core::clock::{Clock as _, ManualClock};
 use webhook_core::event::EventType;
 use webhook_core::keys::HmacSecret;
 use webhook_sender::{
@@ -94,7 +94,7 @@ async fn an_endpoints_failures_since_a_time_are_redriven() {
     let early = sender.publish(event("t1")).await.unwrap();
     outcomes(&mut watch, 1).await;
     clock.advance(Duration::from_secs(10));
-    let since = clock.now_minus(Duration::from_secs(5));
+    let since = clock.now() - Duration::from_secs(5);
     let late: Vec<_> = [
         sender.publish(event("t2")).await.unwrap(),
         sender.publish(event("t3")).await.unwrap(),
@@ -126,17 +126,6 @@ async fn an_endpoints_failures_since_a_time_are_redriven() {
         "failed before `since`: left alone"
     );
     sender.shutdown().await.unwrap();
-}
-
-trait NowMinus {
-    fn now_minus(&self, by: Duration) -> time::OffsetDateTime;
-}
-
-impl NowMinus for ManualClock {
-    fn now_minus(&self, by: Duration) -> time::OffsetDateTime {
-        use webhook_core::clock::Clock as _;
-        self.now() - by
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,20 +12,14 @@ use std::time::Duration;
 use common::{Reply, TestServer, builder, outcomes};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
-use webhook_core::domain::Domain;
+use webhook_core::domain::{Domain, Envelope};
 use webhook_core::keys::EcdsaSigningKey;
 use webhook_sender::{EndpointConfig, Publish, RetryPolicy};
 
+/// The `id` and update number `n` of the resource a domain-style body carries.
 fn resource(body: &[u8]) -> (String, u64) {
-    let envelope: Value = serde_json::from_slice(body).unwrap();
-    let payload = envelope["payload"].as_str().unwrap();
-    use base64::Engine as _;
-    let json: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::STANDARD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let envelope: Envelope = serde_json::from_slice(body).unwrap();
+    let json: Value = serde_json::from_slice(&envelope.payload_bytes().unwrap()).unwrap();
     (
         json["id"].as_str().unwrap().to_owned(),
         json["n"].as_u64().unwrap(),

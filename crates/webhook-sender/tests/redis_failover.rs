@@ -11,48 +11,35 @@ mod redis_support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use common::runtime;
 use http::StatusCode;
-use redis_support::{Receiver, SECRET, count_delivered, node, redis_config, redis_server};
-use serde_json::json;
+use redis_support::{
+    Receiver, configure, count_delivered, event, publish_until_reachable, redis_config,
+    redis_server, start_node, two_nodes,
+};
 use webhook_core::event::EventType;
-use webhook_core::keys::HmacSecret;
 use webhook_receiver::dedup::MemoryStore as DedupMemory;
 use webhook_redis::redis;
-use webhook_sender::store::RedisStore;
-use webhook_sender::{DeliveryId, DeliveryStatus, EndpointConfig, Publish, Sender};
+use webhook_sender::{DeliveryId, DeliveryStatus, EndpointConfig, Sender};
+use webhook_testkit::RedisServer;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+fn endpoint(url: String, cap: u32) -> EndpointConfig {
+    EndpointConfig::event("org", url, [EventType::TransactionConfirmed])
+        .max_concurrency(cap)
+        .timeout(Duration::from_millis(1_000))
 }
 
-async fn configure(sender: &Sender, url: String, cap: u32) {
-    sender
-        .organizations()
-        .set_secret("org", HmacSecret::from_utf8(SECRET).unwrap())
-        .await
-        .unwrap();
-    sender
-        .endpoints()
-        .create(
-            EndpointConfig::event("org", url, [EventType::TransactionConfirmed])
-                .max_concurrency(cap)
-                .timeout(Duration::from_millis(1_000)),
-        )
-        .await
-        .unwrap();
-}
-
-fn event(i: usize) -> Publish {
-    Publish::event(
-        "org",
-        EventType::TransactionConfirmed,
-        format!("tx-{i}"),
-        json!({"i": i}),
-    )
+/// A receiver whose handler answers 200 after `delay`, and nodes A and B (leases of 2 s)
+/// on `server` under `prefix` delivering to it, two at a time.
+async fn receiver_and_two_nodes(
+    server: &RedisServer,
+    prefix: &str,
+    delay: Duration,
+) -> (Receiver, Sender, Sender) {
+    let receiver = Receiver::start(DedupMemory::new(), move |_| (StatusCode::OK, delay)).await;
+    let config = redis_config(server, prefix);
+    let (a, b) = two_nodes(&config, Duration::from_secs(2), endpoint(receiver.url(), 2)).await;
+    (receiver, a, b)
 }
 
 /// The deliveries whose leases `consumer` holds: its pending entries in the ready stream.
@@ -111,15 +98,13 @@ fn a_node_killed_mid_stream_leaves_its_work_to_the_other() {
 
     let a_runtime = runtime();
     let a = a_runtime.block_on(async {
-        let store = RedisStore::connect(&config).await.unwrap().consumer("a");
-        let a = node(store, lease).build().await.unwrap();
-        configure(&a, receiver.url(), 16).await;
+        let a = start_node(&config, "a", lease).await;
+        configure(&a, endpoint(receiver.url(), 16)).await;
         a
     });
     let b_runtime = runtime();
     let (b, b_delivered) = b_runtime.block_on(async {
-        let store = RedisStore::connect(&config).await.unwrap().consumer("b");
-        let b = node(store, lease).build().await.unwrap();
+        let b = start_node(&config, "b", lease).await;
         let delivered = count_delivered(&b);
         (b, delivered)
     });
@@ -208,21 +193,8 @@ async fn redis_restarted_mid_stream_keeps_every_acknowledged_delivery() {
     let mut server = redis_server(true).await;
     // 25 ms per delivery, two at a time: the queue drains over seconds, so the restart
     // meets it half-way.
-    let receiver = Receiver::start(DedupMemory::new(), |_| {
-        (StatusCode::OK, Duration::from_millis(25))
-    })
-    .await;
-    let config = redis_config(&server, "restart:");
-    let lease = Duration::from_secs(2);
-    let a = node(RedisStore::connect(&config).await.unwrap(), lease)
-        .build()
-        .await
-        .unwrap();
-    configure(&a, receiver.url(), 2).await;
-    let b = node(RedisStore::connect(&config).await.unwrap(), lease)
-        .build()
-        .await
-        .unwrap();
+    let (receiver, a, b) =
+        receiver_and_two_nodes(&server, "restart:", Duration::from_millis(25)).await;
 
     let mut acknowledged = HashSet::new();
     for i in 0..BEFORE {
@@ -258,18 +230,8 @@ async fn redis_restarted_mid_stream_keeps_every_acknowledged_delivery() {
     for i in BEFORE..BEFORE + AFTER {
         let sender = if i % 2 == 0 { &a } else { &b };
         // The first publishes may still meet the reconnection (or Redis loading its
-        // file); each is retried a bounded number of times.
-        let deadline = Instant::now() + common::WAIT;
-        let receipt = loop {
-            match sender.publish(event(i)).await {
-                Ok(receipt) => break receipt,
-                Err(error) => {
-                    assert!(error.is_store(), "{error}");
-                    assert!(Instant::now() < deadline, "Redis never came back: {error}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        };
+        // file).
+        let receipt = publish_until_reachable(sender, event(i)).await;
         acknowledged.insert(receipt.idempotency_key);
     }
     receiver
@@ -300,21 +262,8 @@ async fn redis_restarted_mid_stream_keeps_every_acknowledged_delivery() {
 async fn dropped_connections_are_made_again() {
     const EVENTS: usize = 150;
     let server = redis_server(false).await;
-    let receiver = Receiver::start(DedupMemory::new(), |_| {
-        (StatusCode::OK, Duration::from_millis(5))
-    })
-    .await;
-    let config = redis_config(&server, "dropped:");
-    let lease = Duration::from_secs(2);
-    let a = node(RedisStore::connect(&config).await.unwrap(), lease)
-        .build()
-        .await
-        .unwrap();
-    configure(&a, receiver.url(), 2).await;
-    let b = node(RedisStore::connect(&config).await.unwrap(), lease)
-        .build()
-        .await
-        .unwrap();
+    let (receiver, a, b) =
+        receiver_and_two_nodes(&server, "dropped:", Duration::from_millis(5)).await;
     let client = redis::Client::open(server.url()).unwrap();
     let mut admin = client.get_multiplexed_async_connection().await.unwrap();
 
@@ -331,17 +280,7 @@ async fn dropped_connections_are_made_again() {
             assert!(killed >= 2, "both nodes were connected ({killed})");
         }
         let sender = if i % 2 == 0 { &a } else { &b };
-        let deadline = Instant::now() + common::WAIT;
-        let receipt = loop {
-            match sender.publish(event(i)).await {
-                Ok(receipt) => break receipt,
-                Err(error) => {
-                    assert!(error.is_store(), "{error}");
-                    assert!(Instant::now() < deadline, "never reconnected: {error}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        };
+        let receipt = publish_until_reachable(sender, event(i)).await;
         acknowledged.insert(receipt.idempotency_key);
     }
     receiver.wait_for(EVENTS, Duration::from_secs(60)).await;

@@ -14,46 +14,29 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use redis_support::{NoDedup, Receiver, SECRET, count_delivered, node, redis_config, redis_server};
+use redis_support::{
+    NoDedup, Receiver, configure, count_delivered, event, redis_config, redis_server, start_node,
+    start_node_with, two_nodes,
+};
 use serde_json::json;
 use webhook_core::event::EventType;
-use webhook_core::keys::HmacSecret;
 use webhook_receiver::dedup::{MemoryStore as DedupMemory, RedisStore as DedupRedis};
-use webhook_sender::store::RedisStore;
-use webhook_sender::{EndpointConfig, Publish, RetryPolicy, Sender};
+use webhook_sender::{Builder, EndpointConfig, Publish, RetryPolicy};
 
 const EVENTS: usize = 10_000;
 
-async fn configure(sender: &Sender, url: String, cap: u32) -> webhook_sender::EndpointId {
-    sender
-        .organizations()
-        .set_secret("org", HmacSecret::from_utf8(SECRET).unwrap())
-        .await
-        .unwrap();
-    sender
-        .endpoints()
-        .create(
-            EndpointConfig::event("org", url, [EventType::TransactionConfirmed])
-                .max_concurrency(cap)
-                .timeout(Duration::from_secs(5))
-                .retry(RetryPolicy::schedule([
-                    Duration::ZERO,
-                    Duration::from_millis(50),
-                    Duration::from_millis(100),
-                    Duration::from_millis(200),
-                ])),
-        )
-        .await
-        .unwrap()
-}
+const LEASE: Duration = Duration::from_secs(30);
 
-fn event(i: usize) -> Publish {
-    Publish::event(
-        "org",
-        EventType::TransactionConfirmed,
-        format!("tx-{i}"),
-        json!({"i": i}),
-    )
+fn endpoint(url: String, cap: u32) -> EndpointConfig {
+    EndpointConfig::event("org", url, [EventType::TransactionConfirmed])
+        .max_concurrency(cap)
+        .timeout(Duration::from_secs(5))
+        .retry(RetryPolicy::schedule([
+            Duration::ZERO,
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+            Duration::from_millis(200),
+        ]))
 }
 
 /// Two nodes on one Redis deliver 10,000 events, published through both: none is lost,
@@ -65,22 +48,12 @@ async fn two_nodes_deliver_ten_thousand_events_each_key_once() {
     let dedup =
         DedupRedis::from_connection(&redis_config(&server, "receiver:").connect().await.unwrap());
     let receiver = Receiver::start(dedup, |_| (StatusCode::OK, Duration::ZERO)).await;
-    let store = |name: &'static str| {
-        let config = redis_config(&server, "scale:");
-        async move { RedisStore::connect(&config).await.unwrap().consumer(name) }
-    };
-    let a = node(store("a").await, Duration::from_secs(30))
-        .workers(48)
-        .build()
-        .await
-        .unwrap();
-    configure(&a, receiver.url(), 48).await;
+    let config = redis_config(&server, "scale:");
+    let workers = |builder: Builder| builder.workers(48);
+    let a = start_node_with(&config, "a", LEASE, workers).await;
+    configure(&a, endpoint(receiver.url(), 48)).await;
     // B starts after the configuration exists, and loads it.
-    let b = node(store("b").await, Duration::from_secs(30))
-        .workers(48)
-        .build()
-        .await
-        .unwrap();
+    let b = start_node_with(&config, "b", LEASE, workers).await;
     let (a_count, b_count) = (count_delivered(&a), count_delivered(&b));
 
     let started = Instant::now();
@@ -160,20 +133,8 @@ async fn per_resource_order_holds_with_two_nodes() {
         (StatusCode::OK, delay)
     })
     .await;
-    let store = || async {
-        RedisStore::connect(&redis_config(&server, "order:"))
-            .await
-            .unwrap()
-    };
-    let a = node(store().await, Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
-    configure(&a, receiver.url(), 6).await;
-    let b = node(store().await, Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
+    let config = redis_config(&server, "order:");
+    let (a, b) = two_nodes(&config, LEASE, endpoint(receiver.url(), 6)).await;
     let (a_count, b_count) = (count_delivered(&a), count_delivered(&b));
 
     let mut publishers = tokio::task::JoinSet::new();
@@ -250,22 +211,12 @@ async fn per_resource_order_holds_with_two_nodes() {
 async fn endpoints_created_on_one_node_are_delivered_by_others() {
     let server = redis_server(false).await;
     let receiver = Receiver::start(DedupMemory::new(), |_| (StatusCode::OK, Duration::ZERO)).await;
-    let store = || async {
-        RedisStore::connect(&redis_config(&server, "config:"))
-            .await
-            .unwrap()
-    };
-    let a = node(store().await, Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
+    let config = redis_config(&server, "config:");
+    let a = start_node(&config, "a", LEASE).await;
     // `early` starts before the endpoint and the organization's secret exist.
-    let early = node(store().await, Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
+    let early = start_node(&config, "early", LEASE).await;
     let early_count = count_delivered(&early);
-    configure(&a, receiver.url(), 4).await;
+    configure(&a, endpoint(receiver.url(), 4)).await;
 
     // Published through `early`: it sees the store's configuration version move, loads
     // the endpoint and the secret, fans out to the endpoint and signs with the secret.
@@ -296,20 +247,8 @@ async fn endpoints_created_on_one_node_are_delivered_by_others() {
 async fn the_idempotency_window_is_shared_by_nodes() {
     let server = redis_server(false).await;
     let receiver = Receiver::start(DedupMemory::new(), |_| (StatusCode::OK, Duration::ZERO)).await;
-    let store = || async {
-        RedisStore::connect(&redis_config(&server, "window:"))
-            .await
-            .unwrap()
-    };
-    let a = node(store().await, Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
-    configure(&a, receiver.url(), 4).await;
-    let b = node(store().await, Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
+    let config = redis_config(&server, "window:");
+    let (a, b) = two_nodes(&config, LEASE, endpoint(receiver.url(), 4)).await;
     let first = a.publish(event(1)).await.unwrap();
     let second = b.publish(event(1)).await.unwrap();
     let other = b.publish(event(2)).await.unwrap();

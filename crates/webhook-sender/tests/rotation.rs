@@ -1,5 +1,7 @@
 //! Secret rotation: during the overlap a receiver that knows only the old secret and one
-//! that knows only the new secret both accept; after it, only the new one works.
+//! that knows only the new secret both accept (HMAC styles: every active secret signs);
+//! the domain style's single signature stays the old key's until the overlap ends. After
+//! it, only the new one works.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +12,7 @@ use std::time::Duration;
 use common::{TestServer, builder, verify};
 use serde_json::json;
 use webhook_core::TrustedKeys;
+use webhook_core::clock::ManualClock;
 use webhook_core::domain::Domain;
 use webhook_core::event::EventType;
 use webhook_core::keys::{EcdsaSigningKey, HmacSecret};
@@ -131,8 +134,12 @@ async fn receivers_knowing_only_the_old_or_only_the_new_secret_both_accept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_domain_key_rotation_keeps_the_old_key_until_the_overlap_ends() {
+    // The sender's clock moves past the overlap on demand; it starts at the real time, and
+    // the overlap is short, so that receivers (on the real clock) accept its timestamps.
+    const OVERLAP: Duration = Duration::from_secs(60);
+    let clock = ManualClock::at_unix(time::OffsetDateTime::now_utc().unix_timestamp());
     let server = TestServer::ok().await;
-    let sender = builder().build().await.unwrap();
+    let sender = builder().clock(clock.clone()).build().await.unwrap();
     let (old, _) = EcdsaSigningKey::generate().unwrap();
     let (new, _) = EcdsaSigningKey::generate().unwrap();
     let (newest, _) = EcdsaSigningKey::generate().unwrap();
@@ -155,7 +162,7 @@ async fn a_domain_key_rotation_keeps_the_old_key_until_the_overlap_ends() {
 
     sender
         .endpoints()
-        .rotate_secret(endpoint, new.clone(), HOUR)
+        .rotate_secret(endpoint, new.clone(), OVERLAP)
         .await
         .unwrap();
     assert_eq!(sender.endpoints().get(endpoint).unwrap().signing_keys, 2);
@@ -165,18 +172,32 @@ async fn a_domain_key_rotation_keeps_the_old_key_until_the_overlap_ends() {
         verify(&trust(&old), &during).is_ok(),
         "customers have time to add the new key"
     );
-    // A customer who already trusts both keys accepts throughout.
-    let both = TrustedKeys::Domain(vec![old.public_key(), new.public_key()]);
-    assert!(verify(&both, &during).is_ok());
+    // One signature per request, the old key's: a receiver trusting only the new key
+    // refuses it until the overlap ends.
+    assert!(
+        verify(&trust(&new), &during).is_err(),
+        "the new key does not sign during the overlap"
+    );
+
+    // Once the overlap has ended, the new key signs and the old one is retired.
+    clock.advance(OVERLAP + Duration::from_secs(1));
+    sender.publish(publish(1)).await.unwrap();
+    let ended = server.wait_for(2).await.remove(1);
+    assert!(
+        verify(&trust(&new), &ended).is_ok(),
+        "the new key takes over after the overlap"
+    );
+    assert!(verify(&trust(&old), &ended).is_err());
 
     sender
         .endpoints()
         .rotate_secret(endpoint, newest.clone(), Duration::ZERO)
         .await
         .unwrap();
-    sender.publish(publish(1)).await.unwrap();
-    let after = server.wait_for(2).await.remove(1);
+    sender.publish(publish(2)).await.unwrap();
+    let after = server.wait_for(3).await.remove(2);
     assert!(verify(&trust(&newest), &after).is_ok());
+    assert!(verify(&trust(&new), &after).is_err());
     assert!(verify(&trust(&old), &after).is_err());
     // The wrong kind of key is refused.
     let error = sender

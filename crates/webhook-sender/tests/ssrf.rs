@@ -24,6 +24,11 @@ fn config(url: &str) -> EndpointConfig {
         .secret(HmacSecret::from_utf8("s").unwrap())
 }
 
+/// An event for [`config`]'s endpoint.
+fn publish() -> Publish {
+    Publish::event("org", EventType::WalletCreated, "w1", json!({}))
+}
+
 #[tokio::test]
 async fn every_forbidden_address_class_is_refused() {
     use ForbiddenAddress as F;
@@ -121,15 +126,7 @@ async fn rebinding_to_a_forbidden_address_is_refused_at_connect_time() {
     let url = format!("http://rebind.test:{}/hook", server.addr.port());
     sender.endpoints().create(config(&url)).await.unwrap();
     let mut watch = sender.outcomes();
-    let receipt = sender
-        .publish(Publish::event(
-            "org",
-            EventType::WalletCreated,
-            "w1",
-            json!({}),
-        ))
-        .await
-        .unwrap();
+    let receipt = sender.publish(publish()).await.unwrap();
     outcomes(&mut watch, 1).await;
     let delivery = sender
         .delivery(receipt.deliveries[0])
@@ -171,15 +168,7 @@ async fn forbidden_addresses_of_a_name_are_skipped_and_allowed_ones_used() {
     let url = format!("http://mixed.test:{}/hook", server.addr.port());
     sender.endpoints().create(config(&url)).await.unwrap();
     let mut watch = sender.outcomes();
-    sender
-        .publish(Publish::event(
-            "org",
-            EventType::WalletCreated,
-            "w1",
-            json!({}),
-        ))
-        .await
-        .unwrap();
+    sender.publish(publish()).await.unwrap();
     let outcome = outcomes(&mut watch, 1).await.remove(0);
     assert_eq!(outcome.last_status, Some(200));
     let request = &server.requests()[0];

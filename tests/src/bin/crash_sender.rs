@@ -8,6 +8,9 @@
 //!              [--workers N] [--publishers N] [--lease-ms N] [--timeout-ms N]
 //! ```
 //!
+//! The defaults of `--workers`, `--publishers` and `--lease-ms` are
+//! [`webhook_e2e::crash`]'s `WORKERS`, `PUBLISHERS` and `LEASE`.
+//!
 //! `--store` runs on an embedded redb file; `--redis` on a Redis store shared with other
 //! nodes (same URL and prefix, a consumer name of its own).
 //!
@@ -29,6 +32,7 @@ use std::time::Duration;
 use serde_json::json;
 use webhook_core::event::EventType;
 use webhook_core::keys::HmacSecret;
+use webhook_e2e::crash;
 use webhook_redis::RedisConfig;
 use webhook_sender::store::{RedbStore, RedisStore};
 use webhook_sender::{AllowList, EndpointConfig, Publish, RetryPolicy, Sender};
@@ -75,9 +79,9 @@ impl Args {
             secret: String::new(),
             indices: PathBuf::new(),
             setup: false,
-            workers: 64,
-            publishers: 16,
-            lease: Duration::from_secs(3),
+            workers: crash::WORKERS,
+            publishers: crash::PUBLISHERS,
+            lease: crash::LEASE,
             timeout: Duration::from_millis(1500),
         };
         while let Some(flag) = args.next() {

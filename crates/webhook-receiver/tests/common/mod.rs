@@ -24,7 +24,7 @@ use webhook_core::clock::ManualClock;
 use webhook_core::domain::Domain;
 use webhook_core::keys::{EcdsaSigningKey, HmacSecret};
 use webhook_core::scheme::StandardSigningKey;
-use webhook_core::{Outgoing, SigningKeys};
+use webhook_core::{Outgoing, SignedRequest, SigningKeys};
 use webhook_receiver::{VerifiedWebhook, Verifier};
 
 /// The fixed "now" of every test clock (2025-05-08T14:30:00Z).
@@ -378,41 +378,27 @@ pub const EVENT_SECRET: &str = "test-org-secret-do-not-leak";
 
 impl Fixture {
     pub fn event() -> Self {
-        let clock = ManualClock::at_unix(NOW);
         let signer = SigningKeys::Event(vec![HmacSecret::from_utf8(EVENT_SECRET).unwrap()]);
-        let verifier = Verifier::new(signer.trusted_keys())
-            .clock(clock.clone())
-            .max_body_size(4096);
-        Self {
-            clock,
-            signer,
-            verifier,
-            secret: EVENT_SECRET.as_bytes().to_vec(),
-            pkcs8: Vec::new(),
-        }
+        Self::new(signer, EVENT_SECRET.as_bytes().to_vec(), Vec::new())
     }
 
     pub fn domain() -> Self {
-        let clock = ManualClock::at_unix(NOW);
         let (key, pkcs8) = EcdsaSigningKey::generate().unwrap();
         let signer = SigningKeys::Domain(Box::new(key));
-        let verifier = Verifier::new(signer.trusted_keys())
-            .clock(clock.clone())
-            .max_body_size(4096);
-        Self {
-            clock,
-            signer,
-            verifier,
-            secret: Vec::new(),
-            pkcs8: pkcs8.to_vec(),
-        }
+        Self::new(signer, Vec::new(), pkcs8.to_vec())
     }
 
     pub fn standard() -> Self {
-        let clock = ManualClock::at_unix(NOW);
         let secret = HmacSecret::generate().unwrap();
         let bytes = secret.expose_bytes().to_vec();
         let signer = SigningKeys::Standard(vec![StandardSigningKey::Symmetric(secret)]);
+        Self::new(signer, bytes, Vec::new())
+    }
+
+    /// `signer` with a verifier trusting its keys, on a manual clock at [`NOW`], with a
+    /// 4 KiB body limit.
+    fn new(signer: SigningKeys, secret: Vec<u8>, pkcs8: Vec<u8>) -> Self {
+        let clock = ManualClock::at_unix(NOW);
         let verifier = Verifier::new(signer.trusted_keys())
             .clock(clock.clone())
             .max_body_size(4096);
@@ -420,8 +406,8 @@ impl Fixture {
             clock,
             signer,
             verifier,
-            secret: bytes,
-            pkcs8: Vec::new(),
+            secret,
+            pkcs8,
         }
     }
 
@@ -432,27 +418,11 @@ impl Fixture {
         if matches!(self.signer, SigningKeys::Domain(_)) {
             outgoing = outgoing.with_domain(&domain);
         }
-        let signed = self.signer.sign(&outgoing, at(unix)).unwrap();
-        let headers = signed
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
-            .collect();
-        RawRequest::post(headers, signed.body)
+        from_signed(self.signer.sign(&outgoing, at(unix)).unwrap())
     }
 
     pub fn signed(&self, id: &str, content: &[u8]) -> RawRequest {
         self.signed_at(id, content, NOW)
-    }
-
-    /// Lowercase hex HMAC-SHA256 of `message` with the fixture's secret.
-    pub fn hmac_hex(&self, message: &[u8]) -> String {
-        hex::encode(self.hmac(message))
-    }
-
-    pub fn hmac(&self, message: &[u8]) -> Vec<u8> {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret);
-        ring::hmac::sign(&key, message).as_ref().to_vec()
     }
 
     /// Base64 DER ECDSA signature of `message` with the fixture's domain key.
@@ -462,6 +432,22 @@ impl Fixture {
             EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.pkcs8, &rng).unwrap();
         STANDARD.encode(pair.sign(&rng, message).unwrap().as_ref())
     }
+}
+
+/// A signed request (headers and body as the signer made them) as a [`RawRequest`].
+pub fn from_signed(signed: SignedRequest) -> RawRequest {
+    let headers = signed
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect();
+    RawRequest::post(headers, signed.body)
+}
+
+/// HMAC-SHA256 of `message` with `secret`, for hand-made signatures.
+pub fn hmac(secret: &[u8], message: &[u8]) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    ring::hmac::sign(&key, message).as_ref().to_vec()
 }
 
 /// An event-style event body.
@@ -496,6 +482,25 @@ pub fn to_http(request: &RawRequest) -> Request<Full<Bytes>> {
     builder
         .body(Full::new(Bytes::from(request.body.clone())))
         .unwrap()
+}
+
+/// Calls `service` with `request` until the answer is not 503 (a key released in the
+/// background), at most 1000 times, yielding between tries; returns the last response.
+pub async fn call_until_not_503<S, B>(service: &S, request: &RawRequest) -> Response<B>
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    use tower::ServiceExt as _;
+    let mut response = service.clone().oneshot(to_http(request)).await.unwrap();
+    for _ in 1..1000 {
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::task::yield_now().await;
+        response = service.clone().oneshot(to_http(request)).await.unwrap();
+    }
+    response
 }
 
 /// Reads a whole response body as text.

@@ -273,6 +273,16 @@ pub fn builder() -> Builder {
         .shutdown_timeout(Duration::from_secs(2))
 }
 
+/// A two-worker multi-thread runtime, for tests that drop a runtime (and every task on
+/// it) to kill a sender, or keep a server on its own runtime so it outlives one.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Verifies a recorded request as a receiver would, now.
 pub fn verify(
     trusted: &TrustedKeys,

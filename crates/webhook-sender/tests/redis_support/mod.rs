@@ -16,15 +16,20 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tower::{Layer as _, ServiceExt as _};
+use webhook_core::event::EventType;
+use webhook_core::keys::HmacSecret;
 use webhook_receiver::dedup::{Begin, Claim, DedupFuture, DedupStore};
 use webhook_receiver::{VerifiedWebhook, Verifier, WebhookLayer};
 use webhook_redis::RedisConfig;
 use webhook_sender::store::RedisStore;
-use webhook_sender::{Builder, OutcomeStatus, Sender};
+use webhook_sender::{
+    Builder, EndpointConfig, EndpointId, OutcomeStatus, Publish, PublishReceipt, Sender,
+};
 use webhook_testkit::RedisServer;
 
 /// The organization's webhook secret in these tests.
@@ -52,12 +57,78 @@ pub fn redis_config(server: &RedisServer, prefix: &str) -> RedisConfig {
         .reconnect_max_delay(Duration::from_millis(100))
 }
 
-/// A sender builder on a Redis store (see `common::builder` for the other settings).
-pub fn node(store: RedisStore, lease: Duration) -> Builder {
-    crate::common::builder()
+/// Connects a store to `config`, as `consumer` in the ready stream's group, and starts a
+/// node on it.
+pub async fn start_node(config: &RedisConfig, consumer: &str, lease: Duration) -> Sender {
+    start_node_with(config, consumer, lease, |builder| builder).await
+}
+
+/// As [`start_node`], with `tune` applied to the node's builder (`common::builder` with
+/// the store, the lease and room for every outcome).
+pub async fn start_node_with(
+    config: &RedisConfig,
+    consumer: &str,
+    lease: Duration,
+    tune: impl FnOnce(Builder) -> Builder,
+) -> Sender {
+    let store = RedisStore::connect(config)
+        .await
+        .unwrap()
+        .consumer(consumer);
+    let builder = crate::common::builder()
         .store(store)
         .lease(lease)
-        .outcome_capacity(1 << 16)
+        .outcome_capacity(1 << 16);
+    tune(builder).build().await.unwrap()
+}
+
+/// Nodes `a` and `b`: `endpoint` is configured through A before B starts (B loads it).
+pub async fn two_nodes(
+    config: &RedisConfig,
+    lease: Duration,
+    endpoint: EndpointConfig,
+) -> (Sender, Sender) {
+    let a = start_node(config, "a", lease).await;
+    configure(&a, endpoint).await;
+    let b = start_node(config, "b", lease).await;
+    (a, b)
+}
+
+/// Sets the organization's secret to [`SECRET`] (which the [`Receiver`] trusts) and
+/// creates `endpoint`.
+pub async fn configure(sender: &Sender, endpoint: EndpointConfig) -> EndpointId {
+    sender
+        .organizations()
+        .set_secret("org", HmacSecret::from_utf8(SECRET).unwrap())
+        .await
+        .unwrap();
+    sender.endpoints().create(endpoint).await.unwrap()
+}
+
+/// The `i`-th event: a confirmed transaction `tx-{i}`.
+pub fn event(i: usize) -> Publish {
+    Publish::event(
+        "org",
+        EventType::TransactionConfirmed,
+        format!("tx-{i}"),
+        json!({"i": i}),
+    )
+}
+
+/// Publishes through `sender`, retrying (for at most `common::WAIT`) while the store is
+/// unreachable: Redis restarting, or the node reconnecting. Any other error fails.
+pub async fn publish_until_reachable(sender: &Sender, publish: Publish) -> PublishReceipt {
+    let deadline = Instant::now() + crate::common::WAIT;
+    loop {
+        match sender.publish(publish.clone()).await {
+            Ok(receipt) => return receipt,
+            Err(error) => {
+                assert!(error.is_store(), "{error}");
+                assert!(Instant::now() < deadline, "Redis unreachable: {error}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 }
 
 /// Counts a node's delivered outcomes in the background.
