@@ -45,47 +45,63 @@ fn key(i: u64) -> String {
     format!("bench-{i:016x}")
 }
 
+/// An `iter_custom` body over `iters` distinct keys, in chunks of at most [`CHUNK`]: for
+/// each chunk, `setup(n)` makes fresh state for its `n` keys and the keys are made, both
+/// before the clock starts; only `run(&state, keys)` is timed. What `run` returns (the
+/// keys, say) and the state are dropped after the clock stops.
+fn chunked<S, R>(
+    iters: u64,
+    mut setup: impl FnMut(usize) -> S,
+    mut run: impl FnMut(&S, Vec<String>) -> R,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = CHUNK.min(iters - done);
+        let state = setup(usize::try_from(n).unwrap());
+        let keys: Vec<String> = (0..n).map(key).collect();
+        let started = Instant::now();
+        let leftover = run(&state, keys);
+        total += started.elapsed();
+        drop((leftover, state));
+        done += n;
+    }
+    total
+}
+
 fn dedup(c: &mut Criterion) {
     let mut group = c.benchmark_group("dedup_memory");
     // A new key: claimed (the receiver's check-and-insert before the handler runs).
     group.bench_function("begin_new_key", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let n = CHUNK.min(iters - done);
-                let store = MemoryStore::with_capacity(usize::try_from(n).unwrap() + 1);
-                let keys: Vec<String> = (0..n).map(key).collect();
-                let started = Instant::now();
-                for key in &keys {
-                    black_box(ready(store.begin(key, LEASE)).unwrap());
-                }
-                total += started.elapsed();
-                done += n;
-            }
-            total
+            chunked(
+                iters,
+                |n| MemoryStore::with_capacity(n + 1),
+                |store, keys| {
+                    for key in &keys {
+                        black_box(ready(store.begin(key, LEASE)).unwrap());
+                    }
+                    keys
+                },
+            )
         });
     });
     // The full life of a delivery's key: claim, then mark done after a 2xx.
     group.bench_function("begin_then_complete", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let n = CHUNK.min(iters - done);
-                let store = MemoryStore::with_capacity(usize::try_from(n).unwrap() + 1);
-                let keys: Vec<String> = (0..n).map(key).collect();
-                let started = Instant::now();
-                for key in &keys {
-                    let Begin::New(claim) = ready(store.begin(key, LEASE)).unwrap() else {
-                        panic!("fresh key");
-                    };
-                    ready(store.complete(key, &claim, TTL)).unwrap();
-                }
-                total += started.elapsed();
-                done += n;
-            }
-            total
+            chunked(
+                iters,
+                |n| MemoryStore::with_capacity(n + 1),
+                |store, keys| {
+                    for key in &keys {
+                        let Begin::New(claim) = ready(store.begin(key, LEASE)).unwrap() else {
+                            panic!("fresh key");
+                        };
+                        ready(store.complete(key, &claim, TTL)).unwrap();
+                    }
+                    keys
+                },
+            )
         });
     });
     // A duplicate: the key is done, the check answers at once.
@@ -105,20 +121,15 @@ fn dedup(c: &mut Criterion) {
     // Reference: the least an in-process dedup does, one insert into a locked map.
     group.bench_function("reference_mutex_hashmap_insert", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let n = CHUNK.min(iters - done);
-                let map = Mutex::new(HashMap::with_capacity(usize::try_from(n).unwrap()));
-                let keys: Vec<String> = (0..n).map(key).collect();
-                let started = Instant::now();
-                for key in keys {
-                    black_box(map.lock().unwrap().insert(key, Instant::now()));
-                }
-                total += started.elapsed();
-                done += n;
-            }
-            total
+            chunked(
+                iters,
+                |n| Mutex::new(HashMap::with_capacity(n)),
+                |map, keys| {
+                    for key in keys {
+                        black_box(map.lock().unwrap().insert(key, Instant::now()));
+                    }
+                },
+            )
         });
     });
     group.finish();

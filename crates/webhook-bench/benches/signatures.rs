@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use http::HeaderMap;
 use ring::{hmac, signature};
 use webhook_core::domain::Domain;
@@ -52,6 +55,39 @@ fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
 
+/// Whether [`checks`] also measures `verify_and_decode`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    Yes,
+    No,
+}
+
+/// The crate's receiving side on one signed request (`map` and `body`, signed at `ts`):
+/// `authenticate` (headers, window, signature) and, unless `decode` is [`Decode::No`],
+/// `verify_and_decode` (the same plus decoding the body into typed JSON).
+fn checks(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    size: usize,
+    trusted: &TrustedKeys,
+    map: &HeaderMap,
+    body: &[u8],
+    ts: i64,
+    decode: Decode,
+) {
+    group.bench_function(BenchmarkId::new("authenticate", size), |b| {
+        b.iter(|| {
+            trusted
+                .authenticate(map, black_box(body), ts, TOLERANCE)
+                .unwrap()
+        });
+    });
+    if decode == Decode::Yes {
+        group.bench_function(BenchmarkId::new("verify_and_decode", size), |b| {
+            b.iter(|| trusted.verify(map, black_box(body), ts, TOLERANCE).unwrap());
+        });
+    }
+}
+
 fn event_hmac(c: &mut Criterion) {
     let secret = "org-secret-0123456789abcdef";
     let keys = SigningKeys::Event(vec![HmacSecret::from_utf8(secret).unwrap()]);
@@ -81,31 +117,14 @@ fn event_hmac(c: &mut Criterion) {
                 });
             },
         );
-        group.bench_with_input(BenchmarkId::new("authenticate", size), &body, |b, body| {
-            b.iter(|| {
-                trusted
-                    .authenticate(&map, black_box(body), ts, TOLERANCE)
-                    .unwrap()
-            });
-        });
-        group.bench_with_input(
-            BenchmarkId::new("verify_and_decode", size),
-            &body,
-            |b, body| {
-                b.iter(|| {
-                    trusted
-                        .verify(&map, black_box(body), ts, TOLERANCE)
-                        .unwrap()
-                });
-            },
-        );
+        checks(&mut group, size, &trusted, &map, &body, ts, Decode::Yes);
         group.bench_with_input(BenchmarkId::new("raw_ring_sign", size), &body, |b, body| {
             b.iter(|| {
                 let mut ctx = hmac::Context::with_key(&raw_key);
                 ctx.update(ts_text.as_bytes());
                 ctx.update(b".");
                 ctx.update(body);
-                black_box(hex_of(ctx.sign().as_ref()))
+                black_box(hex::encode(ctx.sign().as_ref()))
             });
         });
         group.bench_with_input(BenchmarkId::new("sign", size), &body, |b, body| {
@@ -120,10 +139,6 @@ fn event_hmac(c: &mut Criterion) {
 
 fn ring_constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    hex::encode(bytes)
 }
 
 fn domain_ecdsa(c: &mut Criterion) {
@@ -155,20 +170,15 @@ fn domain_ecdsa(c: &mut Criterion) {
                     .unwrap();
             });
         });
-        group.bench_function(BenchmarkId::new("authenticate", size), |b| {
-            b.iter(|| {
-                trusted
-                    .authenticate(&map, black_box(&request.body), ts, TOLERANCE)
-                    .unwrap()
-            });
-        });
-        group.bench_function(BenchmarkId::new("verify_and_decode", size), |b| {
-            b.iter(|| {
-                trusted
-                    .verify(&map, black_box(&request.body), ts, TOLERANCE)
-                    .unwrap()
-            });
-        });
+        checks(
+            &mut group,
+            size,
+            &trusted,
+            &map,
+            &request.body,
+            ts,
+            Decode::Yes,
+        );
         group.bench_function(BenchmarkId::new("sign", size), |b| {
             b.iter(|| {
                 keys.sign(
@@ -221,24 +231,7 @@ fn standard_v1(c: &mut Criterion) {
                 });
             },
         );
-        group.bench_with_input(BenchmarkId::new("authenticate", size), &body, |b, body| {
-            b.iter(|| {
-                trusted
-                    .authenticate(&map, black_box(body), ts, TOLERANCE)
-                    .unwrap()
-            });
-        });
-        group.bench_with_input(
-            BenchmarkId::new("verify_and_decode", size),
-            &body,
-            |b, body| {
-                b.iter(|| {
-                    trusted
-                        .verify(&map, black_box(body), ts, TOLERANCE)
-                        .unwrap()
-                });
-            },
-        );
+        checks(&mut group, size, &trusted, &map, &body, ts, Decode::Yes);
         group.bench_with_input(BenchmarkId::new("svix_verify", size), &body, |b, body| {
             b.iter(|| svix.verify(black_box(body), &map).unwrap());
         });
@@ -287,13 +280,7 @@ fn standard_v1a(c: &mut Criterion) {
                     .unwrap();
             });
         });
-        group.bench_with_input(BenchmarkId::new("authenticate", size), &body, |b, body| {
-            b.iter(|| {
-                trusted
-                    .authenticate(&map, black_box(body), ts, TOLERANCE)
-                    .unwrap()
-            });
-        });
+        checks(&mut group, size, &trusted, &map, &body, ts, Decode::No);
         group.bench_with_input(BenchmarkId::new("sign", size), &body, |b, body| {
             b.iter(|| {
                 keys.sign(&Outgoing::new("msg_1", black_box(body)), at)

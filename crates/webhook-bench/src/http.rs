@@ -45,7 +45,6 @@ pub struct Tracker {
     received: Box<[AtomicU64]>,
     unique: AtomicU64,
     duplicates: AtomicU64,
-    unnumbered: AtomicU64,
     window: Option<Arc<Semaphore>>,
 }
 
@@ -70,15 +69,8 @@ impl Tracker {
             received: zeros(),
             unique: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
-            unnumbered: AtomicU64::new(0),
             window,
         }
-    }
-
-    /// How many sequence numbers it holds.
-    #[must_use]
-    pub fn capacity(&self) -> usize {
-        self.sent.len()
     }
 
     /// Nanoseconds since the tracker was made (never 0, which means "not yet").
@@ -89,12 +81,6 @@ impl Tracker {
             .max(1)
     }
 
-    /// The tracker's clock reading for an instant.
-    #[must_use]
-    pub fn at_ns(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
-    }
-
     /// Records that `seq` is being sent now.
     pub fn mark_sent(&self, seq: u64) {
         if let Some(slot) = slot(&self.sent, seq) {
@@ -102,10 +88,10 @@ impl Tracker {
         }
     }
 
-    /// Records that `seq` arrived now; true the first time.
+    /// Records that `seq` arrived now; true the first time (false for a number beyond
+    /// the capacity).
     pub fn mark_received(&self, seq: u64) -> bool {
         let Some(slot) = slot(&self.received, seq) else {
-            self.unnumbered.fetch_add(1, Ordering::Relaxed);
             return false;
         };
         let first = slot
@@ -122,11 +108,6 @@ impl Tracker {
         first
     }
 
-    /// Records a request without a (valid) sequence number.
-    pub fn mark_unnumbered(&self) {
-        self.unnumbered.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Distinct sequence numbers received.
     #[must_use]
     pub fn unique(&self) -> u64 {
@@ -137,12 +118,6 @@ impl Tracker {
     #[must_use]
     pub fn duplicates(&self) -> u64 {
         self.duplicates.load(Ordering::Relaxed)
-    }
-
-    /// Requests without a valid sequence number.
-    #[must_use]
-    pub fn unnumbered(&self) -> u64 {
-        self.unnumbered.load(Ordering::Relaxed)
     }
 
     /// Waits until at least `count` distinct numbers arrived, or `timeout` passed; returns
@@ -255,22 +230,18 @@ where
     Server { addr, task }
 }
 
-/// A server that reads each body, records its sequence number in `tracker` and answers
-/// 200 with an empty body: the receiver of the end-to-end and backlog scenarios, the same
+/// A server that reads each body, records its sequence number (if it has one) in `tracker`
+/// and answers 200 with an empty body: the receiver of the end-to-end and backlog scenarios, the same
 /// for the sender and for its baseline.
 #[must_use]
 pub fn counting_server(listener: TcpListener, tracker: Arc<Tracker>) -> Server {
     let service = service_fn(move |request: Request<Incoming>| {
         let tracker = Arc::clone(&tracker);
         async move {
-            match request.into_body().collect().await {
-                Ok(body) => match payload::find_seq(&body.to_bytes()) {
-                    Some(seq) => {
-                        tracker.mark_received(seq);
-                    }
-                    None => tracker.mark_unnumbered(),
-                },
-                Err(_) => tracker.mark_unnumbered(),
+            if let Ok(body) = request.into_body().collect().await {
+                if let Some(seq) = payload::find_seq(&body.to_bytes()) {
+                    tracker.mark_received(seq);
+                }
             }
             Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
         }

@@ -10,6 +10,8 @@
 //! assert!(body.len() > 900, "a typical transaction is about 1 KiB");
 //! ```
 
+use std::sync::LazyLock;
+
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use webhook_core::event::{Event, EventType};
@@ -125,11 +127,12 @@ impl Template {
     }
 }
 
-/// The sequence number in a body: the digits after the first `"benchSeq":`.
+/// The sequence number in a body: the digits after the first `"benchSeq":` (the
+/// [`SEQ_FIELD`] key).
 #[must_use]
 pub fn find_seq(body: &[u8]) -> Option<u64> {
-    const NEEDLE: &[u8] = b"\"benchSeq\":";
-    let start = find(body, NEEDLE)? + NEEDLE.len();
+    static NEEDLE: LazyLock<String> = LazyLock::new(|| format!("\"{SEQ_FIELD}\":"));
+    let start = find(body, NEEDLE.as_bytes())? + NEEDLE.len();
     let digits = body[start..]
         .iter()
         .take_while(|b| b.is_ascii_digit())

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use webhook_bench::report::{Report, Row, Status};
 use webhook_bench::scenario::backlog::{self, ChildArgs};
 use webhook_bench::scenario::e2e::{self, Store};
@@ -65,23 +65,7 @@ struct Cli {
 enum Command {
     /// The backlog scenario's sender process (started by the benchmark itself).
     #[command(hide = true)]
-    BacklogSender(ChildCli),
-}
-
-#[derive(Debug, Args)]
-struct ChildCli {
-    #[arg(long)]
-    port: u16,
-    #[arg(long)]
-    count: usize,
-    #[arg(long)]
-    dir: PathBuf,
-    #[arg(long)]
-    publishers: usize,
-    #[arg(long)]
-    concurrency: usize,
-    #[arg(long)]
-    workers: usize,
+    BacklogSender(ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -97,14 +81,6 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::BacklogSender(args)) = cli.command {
-        let args = ChildArgs {
-            port: args.port,
-            count: args.count,
-            dir: args.dir,
-            publishers: args.publishers,
-            concurrency: args.concurrency,
-            workers: args.workers,
-        };
         return match runtime.block_on(backlog::child(args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

@@ -48,20 +48,27 @@ use crate::system;
 const RSS_LIMIT_MIB: f64 = 300.0;
 const KIB_PER_MIB: f64 = 1024.0;
 
-/// Arguments of the child process (`load backlog-sender …`).
-#[derive(Debug, Clone)]
+/// Arguments of the child process (`load backlog-sender …`): the load binary parses them
+/// with clap, and [`ChildArgs::to_args`] writes them back as the same flags.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct ChildArgs {
     /// The dead endpoint's port on 127.0.0.1.
+    #[arg(long)]
     pub port: u16,
     /// Deliveries to queue.
+    #[arg(long)]
     pub count: usize,
     /// Directory for the redb file.
+    #[arg(long)]
     pub dir: PathBuf,
     /// Concurrent publish tasks.
+    #[arg(long)]
     pub publishers: usize,
     /// The endpoint's concurrency cap.
+    #[arg(long)]
     pub concurrency: usize,
     /// The sender's worker slots.
+    #[arg(long)]
     pub workers: usize,
 }
 
@@ -544,4 +551,33 @@ fn emit(value: &Value) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{value}");
     let _ = stdout.flush();
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::Parser;
+
+    use super::ChildArgs;
+
+    /// What the load binary's `backlog-sender` subcommand parses.
+    #[derive(Debug, Parser)]
+    struct Child {
+        #[command(flatten)]
+        args: ChildArgs,
+    }
+
+    #[test]
+    fn the_child_parses_back_the_flags_it_is_started_with() {
+        let args = ChildArgs {
+            port: 40_123,
+            count: 2_000,
+            dir: "/tmp/webhook-bench-backlog-x".into(),
+            publishers: 32,
+            concurrency: 16,
+            workers: 64,
+        };
+        let command_line = std::iter::once("backlog-sender".to_owned()).chain(args.to_args());
+        assert_eq!(Child::try_parse_from(command_line).unwrap().args, args);
+    }
 }

@@ -27,12 +27,12 @@ use bytes::Bytes;
 use http::{Request, header};
 use http_body_util::Full;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use webhook_core::keys::HmacSecret;
 use webhook_sender::store::{MemoryStore, RedbStore};
 use webhook_sender::{AllowList, EndpointConfig, Publish, Sender};
 
-use super::{BoxError, Measurement, Phase, Settings, best, progress};
+use super::{BoxError, Measurement, Phase, Settings, best_of_rounds, closing_notes, progress};
 use crate::http::{Tracker, counting_server, exchange, loopback_listener, plain_client};
 use crate::payload::{self, ORGANIZATION, SECRET, Template};
 use crate::report::{Row, Target};
@@ -96,20 +96,17 @@ pub async fn run(settings: &Settings, store: Store) -> Row {
         return Row::skipped(name, store.description(), why)
             .target(Target::ratio_at_least(store.target()));
     }
-    let mut baselines = Vec::new();
-    let mut senders = Vec::new();
-    for round in 1..=settings.rounds {
-        match baseline(settings, &format!("{name} baseline #{round}")).await {
-            Ok(m) => baselines.push(m),
-            Err(e) => return Row::failed(name, store.description(), format!("baseline: {e}")),
-        }
-        match sender(settings, store, &format!("{name} sender #{round}")).await {
-            Ok(m) => senders.push(m),
-            Err(e) => return Row::failed(name, store.description(), format!("sender: {e}")),
-        }
-    }
-    let (Some(base), Some(ours)) = (best(&baselines), best(&senders)) else {
-        return Row::failed(name, store.description(), "no measurement");
+    let best = best_of_rounds(
+        settings.rounds,
+        "baseline",
+        |round| async move { baseline(settings, &format!("{name} baseline #{round}")).await },
+        "sender",
+        |round| async move { sender(settings, store, &format!("{name} sender #{round}")).await },
+    )
+    .await;
+    let (base, ours) = match best {
+        Ok(best) => best,
+        Err(why) => return Row::failed(name, store.description(), why),
     };
     let mut row = Row::measured(name, store.description())
         .ops(ours.ops_per_sec)
@@ -145,16 +142,12 @@ pub async fn run(settings: &Settings, store: Store) -> Row {
     if let Some(commits) = ours.commits_per_delivery {
         row = row.note(format!("{commits:.2} redb commits per delivery"));
     }
-    if settings.rounds > 1 {
-        row = row.note(format!("best of {} rounds", settings.rounds));
-    }
-    if ours.errors + base.errors > 0 {
-        row = row.note(format!(
-            "{} publish errors, {} baseline errors",
-            ours.errors, base.errors
-        ));
-    }
-    row
+    closing_notes(
+        row,
+        settings.rounds,
+        (&ours, "publish errors"),
+        (&base, "baseline errors"),
+    )
 }
 
 fn cores(value: Option<f64>) -> String {
@@ -183,14 +176,8 @@ pub async fn baseline(settings: &Settings, label: &str) -> Result<Measurement, B
     let template = Arc::new(Template::event());
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
-    let phase = Arc::new(Phase::default());
-    phase.set("warm-up");
-    let window = Window::starting_now(&tracker, settings);
-    eprintln!(
-        "[{label}] warm-up {:?}, then measuring {:?}",
-        settings.warmup, settings.measure
-    );
-    let ticker = progress(label.to_owned(), Arc::clone(&tracker), Arc::clone(&phase));
+    let run = Run::start(label, &tracker, settings);
+    let window = run.window;
 
     let mut tasks = JoinSet::new();
     for _ in 0..settings.concurrency {
@@ -225,15 +212,12 @@ pub async fn baseline(settings: &Settings, label: &str) -> Result<Measurement, B
             }
         });
     }
-    let cores = window.mark_phases(&tracker, &phase).await;
-    let deadline = Duration::from_secs(30);
-    let joined = tokio::time::timeout(deadline, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    ticker.abort();
+    let (cores, joined) = run
+        .finish(&tracker, &mut tasks, "finishing", Duration::from_secs(30))
+        .await;
+    run.stop();
     drop(server);
-    if joined.is_err() {
+    if !joined {
         return Err("baseline clients did not finish within 30 s of the window's end".into());
     }
     Ok(window.measure(&tracker, errors.load(Ordering::Relaxed), cores))
@@ -274,14 +258,8 @@ pub async fn sender(
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
-    let phase = Arc::new(Phase::default());
-    phase.set("warm-up");
-    let window = Window::starting_now(&tracker, settings);
-    eprintln!(
-        "[{label}] warm-up {:?}, then measuring {:?}",
-        settings.warmup, settings.measure
-    );
-    let ticker = progress(label.to_owned(), Arc::clone(&tracker), Arc::clone(&phase));
+    let run = Run::start(label, &tracker, settings);
+    let window = run.window;
 
     let mut tasks = JoinSet::new();
     for _ in 0..settings.publishers {
@@ -324,19 +302,16 @@ pub async fn sender(
             }
         });
     }
-    let cores = window.mark_phases(&tracker, &phase).await;
-    phase.set("draining");
-    let publishers_done = tokio::time::timeout(Duration::from_secs(60), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let (cores, publishers_done) = run
+        .finish(&tracker, &mut tasks, "draining", Duration::from_secs(60))
+        .await;
     // Publishers blocked on the window wake as deliveries arrive; past the window they stop.
     permits.close();
     let taken = next.load(Ordering::Relaxed).min(capacity as u64);
     let failed = errors.load(Ordering::Relaxed);
     let published = taken.saturating_sub(failed);
     let drained = tracker.wait_for(published, Duration::from_secs(60)).await;
-    ticker.abort();
+    run.stop();
     let commits = match &guard {
         Guard::Dir(_, store) => Some(store.commits().saturating_sub(commits_before)),
         _ => None,
@@ -344,7 +319,7 @@ pub async fn sender(
     let shutdown = sender.shutdown().await;
     drop(server);
     drop(guard);
-    if publishers_done.is_err() {
+    if !publishers_done {
         return Err("publishers did not finish within 60 s of the window's end".into());
     }
     if !drained {
@@ -390,19 +365,6 @@ impl Window {
         }
     }
 
-    /// Sleeps through warm-up and the window, updating the progress phase; returns the
-    /// CPU cores the process kept busy during the window.
-    async fn mark_phases(&self, tracker: &Tracker, phase: &Phase) -> Option<f64> {
-        let until = |ns: u64| Duration::from_nanos(ns.saturating_sub(tracker.now_ns()));
-        tokio::time::sleep(until(self.from_ns)).await;
-        phase.set("measuring");
-        let (cpu_from, wall_from) = (system::cpu_time(None), Instant::now());
-        tokio::time::sleep(until(self.end_ns)).await;
-        let (cpu_to, wall) = (system::cpu_time(None), wall_from.elapsed());
-        phase.set("finishing");
-        Some((cpu_to? - cpu_from?).as_secs_f64() / wall.as_secs_f64())
-    }
-
     fn measure(&self, tracker: &Tracker, errors: u64, cpu_cores: Option<f64>) -> Measurement {
         let (count, histogram) = tracker.received_between(self.from_ns, self.end_ns);
         #[allow(clippy::cast_precision_loss)]
@@ -416,6 +378,65 @@ impl Window {
             cpu_cores,
             commits_per_delivery: None,
         }
+    }
+}
+
+/// One run's window and its progress lines on stderr, shared by the baseline and the
+/// sender: [`Run::start`] begins the warm-up, [`Run::finish`] waits through the window
+/// and for the load tasks, [`Run::stop`] ends the progress lines.
+#[derive(Debug)]
+struct Run {
+    window: Window,
+    phase: Arc<Phase>,
+    ticker: JoinHandle<()>,
+}
+
+impl Run {
+    /// Starts the warm-up now and the progress lines of `label`.
+    fn start(label: &str, tracker: &Arc<Tracker>, settings: &Settings) -> Self {
+        let phase = Arc::new(Phase::default());
+        phase.set("warm-up");
+        let window = Window::starting_now(tracker, settings);
+        eprintln!(
+            "[{label}] warm-up {:?}, then measuring {:?}",
+            settings.warmup, settings.measure
+        );
+        let ticker = progress(label.to_owned(), Arc::clone(tracker), Arc::clone(&phase));
+        Self {
+            window,
+            phase,
+            ticker,
+        }
+    }
+
+    /// Sleeps through warm-up and the window, updating the progress phase (`after` once the
+    /// window is over), then waits up to `limit` for `tasks`; returns the CPU cores the
+    /// process kept busy during the window and whether the tasks finished in time.
+    async fn finish(
+        &self,
+        tracker: &Tracker,
+        tasks: &mut JoinSet<()>,
+        after: &'static str,
+        limit: Duration,
+    ) -> (Option<f64>, bool) {
+        let until = |ns: u64| Duration::from_nanos(ns.saturating_sub(tracker.now_ns()));
+        tokio::time::sleep(until(self.window.from_ns)).await;
+        self.phase.set("measuring");
+        let (cpu_from, wall_from) = (system::cpu_time(None), Instant::now());
+        tokio::time::sleep(until(self.window.end_ns)).await;
+        let (cpu_to, wall) = (system::cpu_time(None), wall_from.elapsed());
+        self.phase.set(after);
+        let cores = cpu_to
+            .zip(cpu_from)
+            .map(|(to, from)| (to - from).as_secs_f64() / wall.as_secs_f64());
+        let joined =
+            tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} }).await;
+        (cores, joined.is_ok())
+    }
+
+    /// Ends the progress lines.
+    fn stop(self) {
+        self.ticker.abort();
     }
 }
 

@@ -19,6 +19,7 @@ pub mod e2e;
 pub mod receiver;
 
 use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::http::Tracker;
+use crate::report::Row;
 
 /// How much work a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,4 +214,56 @@ pub fn best(measurements: &[Measurement]) -> Option<Measurement> {
         .iter()
         .copied()
         .max_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec))
+}
+
+/// Measures the baseline, then ours, `rounds` times, alternating; returns the best of each
+/// side as `(baseline, ours)`.
+///
+/// `baseline(round)` and `ours(round)` measure one round (numbered from 1). When one fails,
+/// the error is the failed row's reason, `"{side}: {error}"` with that side's name.
+pub(crate) async fn best_of_rounds<B, O>(
+    rounds: usize,
+    baseline_side: &str,
+    mut baseline: impl FnMut(usize) -> B,
+    our_side: &str,
+    mut ours: impl FnMut(usize) -> O,
+) -> Result<(Measurement, Measurement), String>
+where
+    B: Future<Output = Result<Measurement, BoxError>>,
+    O: Future<Output = Result<Measurement, BoxError>>,
+{
+    let mut baselines = Vec::new();
+    let mut measured = Vec::new();
+    for round in 1..=rounds {
+        baselines.push(
+            baseline(round)
+                .await
+                .map_err(|e| format!("{baseline_side}: {e}"))?,
+        );
+        measured.push(ours(round).await.map_err(|e| format!("{our_side}: {e}"))?);
+    }
+    best(&baselines)
+        .zip(best(&measured))
+        .ok_or_else(|| "no measurement".to_owned())
+}
+
+/// Adds the notes a comparison's row ends with: "best of N rounds" when there were several,
+/// and the errors of both sides when there were any, as
+/// `"{ours.errors} {our_errors}, {base.errors} {baseline_errors}"`.
+pub(crate) fn closing_notes(
+    mut row: Row,
+    rounds: usize,
+    (ours, our_errors): (&Measurement, &str),
+    (base, baseline_errors): (&Measurement, &str),
+) -> Row {
+    if rounds > 1 {
+        row = row.note(format!("best of {rounds} rounds"));
+    }
+    if ours.errors + base.errors > 0 {
+        row = row.note(format!(
+            "{} {our_errors}, {} {baseline_errors}",
+            ours.errors, base.errors
+        ));
+    }
+    row
 }

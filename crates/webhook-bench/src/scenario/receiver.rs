@@ -27,7 +27,7 @@ use webhook_core::{Outgoing, SigningKeys};
 use webhook_receiver::dedup::MemoryStore;
 use webhook_receiver::{Verifier, WebhookLayer};
 
-use super::{BoxError, Measurement, Settings, best};
+use super::{BoxError, Measurement, Settings, best_of_rounds, closing_notes};
 use crate::http::{PlainClient, Server, exchange, loopback_listener, plain_client, serve};
 use crate::payload::{self, SECRET};
 use crate::report::{Row, Target};
@@ -74,22 +74,20 @@ pub async fn run(settings: &Settings) -> Row {
         Ok(requests) => Arc::new(requests),
         Err(e) => return Row::failed(NAME, DESCRIPTION, format!("signing: {e}")),
     };
-    let mut bare = Vec::new();
-    let mut layered = Vec::new();
-    for round in 1..=settings.rounds {
-        match measure(settings, &requests, Handler::Bare, round).await {
-            Ok(m) => bare.push(m),
-            Err(e) => return Row::failed(NAME, DESCRIPTION, format!("bare handler: {e}")),
-        }
-        match measure(settings, &requests, Handler::Layered, round).await {
-            Ok(m) => layered.push(m),
-            Err(e) => return Row::failed(NAME, DESCRIPTION, format!("layered handler: {e}")),
-        }
-    }
-    let (Some(base), Some(ours)) = (best(&bare), best(&layered)) else {
-        return Row::failed(NAME, DESCRIPTION, "no measurement");
+    let requests = &requests;
+    let best = best_of_rounds(
+        settings.rounds,
+        "bare handler",
+        |round| measure(settings, requests, Handler::Bare, round),
+        "layered handler",
+        |round| measure(settings, requests, Handler::Layered, round),
+    )
+    .await;
+    let (base, ours) = match best {
+        Ok(best) => best,
+        Err(why) => return Row::failed(NAME, DESCRIPTION, why),
     };
-    let mut row = Row::measured(NAME, DESCRIPTION)
+    let row = Row::measured(NAME, DESCRIPTION)
         .ops(ours.ops_per_sec)
         .latency(ours.p50_ms, ours.p99_ms)
         .baseline(
@@ -115,16 +113,12 @@ pub async fn run(settings: &Settings) -> Row {
             requests.first().map_or(0, |r| r.body.len()),
             settings.concurrency
         ));
-    if settings.rounds > 1 {
-        row = row.note(format!("best of {} rounds", settings.rounds));
-    }
-    if ours.errors + base.errors > 0 {
-        row = row.note(format!(
-            "{} non-200 answers, {} bare",
-            ours.errors, base.errors
-        ));
-    }
-    row
+    closing_notes(
+        row,
+        settings.rounds,
+        (&ours, "non-200 answers"),
+        (&base, "bare"),
+    )
 }
 
 /// Which server.
