@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use webhook_sender::DeliveryId;
 
 use crate::process::ChildProcess;
+use crate::receiver::Tally;
 
 /// Attempts in flight at once in a child (its sender's workers, and its endpoint's
 /// concurrency): `crash_sender`'s default for `--workers`.
@@ -169,6 +170,36 @@ pub fn drain(child: &ChildProcess, acked: &mut Acked) -> bool {
         stopped |= record(&line, acked);
     }
     stopped
+}
+
+/// Records the children's lines until every one of `events` events was handled by the
+/// receiver and acknowledged to a publisher, polling every 20 ms.
+///
+/// # Panics
+/// When that has not happened within `limit`.
+pub fn wait_all_handled(
+    children: &[&ChildProcess],
+    acked: &mut Acked,
+    tally: &Tally,
+    events: usize,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        for child in children {
+            drain(child, acked);
+        }
+        if tally.distinct() == events && acked.len() == events {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {} of {events} events handled, {} acknowledged",
+            tally.distinct(),
+            acked.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// SIGKILLs the child and records every line it printed before dying.

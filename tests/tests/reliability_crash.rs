@@ -101,20 +101,7 @@ fn a_sender_killed_twice_mid_stream_loses_nothing_and_dedup_makes_it_exactly_onc
 
     // Run 3 publishes anything still unacknowledged, delivers the rest and stops gracefully.
     let mut third = launcher.start(&redb, "run 3", &unacknowledged(&acked), false);
-    let deadline = Instant::now() + PHASE_LIMIT;
-    loop {
-        crash::drain(&third, &mut acked);
-        if tally.distinct() == EVENTS && acked.len() == EVENTS {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out: {} of {EVENTS} events handled, {} acknowledged",
-            tally.distinct(),
-            acked.len()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crash::wait_all_handled(&[&third], &mut acked, tally, EVENTS, PHASE_LIMIT);
     crash::stop(&mut third, &mut acked, PHASE_LIMIT);
     let elapsed = started.elapsed();
 

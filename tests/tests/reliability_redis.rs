@@ -84,21 +84,7 @@ fn two_sender_processes_on_redis_one_killed_with_sigkill_lose_nothing() {
         .filter(|i| !acked.contains_key(i))
         .collect();
     let mut a = launcher.start(&node("node-a"), "node-a (restarted)", &missing, false);
-    let deadline = Instant::now() + PHASE_LIMIT;
-    loop {
-        crash::drain(&a, &mut acked);
-        crash::drain(&b, &mut acked);
-        if tally.distinct() == EVENTS && acked.len() == EVENTS {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {EVENTS} handled, {} acknowledged",
-            tally.distinct(),
-            acked.len()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crash::wait_all_handled(&[&a, &b], &mut acked, tally, EVENTS, PHASE_LIMIT);
     crash::stop(&mut a, &mut acked, PHASE_LIMIT);
     crash::stop(&mut b, &mut acked, PHASE_LIMIT);
     let elapsed = started.elapsed();
