@@ -20,23 +20,22 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
-use tokio::sync::{Notify, broadcast};
-use tokio_util::sync::CancellationToken;
 use webhook_core::clock::{Clock, SystemClock};
 use webhook_core::redaction::Redactor;
 
-use crate::circuit::{BreakerConfig, Breakers};
+use crate::circuit::BreakerConfig;
+use crate::config::LiveConfig;
+use crate::dispatch::{Engine, Settings};
 use crate::error::Error;
 use crate::http::{AllowList, ClientSettings, HttpClient, Resolve, SystemResolver, tls};
-use crate::sender::{Config, Sender, Settings, Shared};
-use crate::store::{MemoryStore, Store};
+use crate::retention::Retention;
+use crate::sender::Sender;
+use crate::store::Store;
 
 /// Builds a [`Sender`]. Obtained from [`Sender::builder`].
 pub struct Builder {
@@ -48,7 +47,7 @@ pub struct Builder {
     breaker: BreakerConfig,
     shutdown_timeout: Duration,
     idle_poll: Duration,
-    retention: Duration,
+    retention: Retention,
     outcome_capacity: usize,
     allow: AllowList,
     resolver: Arc<dyn Resolve>,
@@ -90,7 +89,7 @@ impl Builder {
             breaker: BreakerConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
-            retention: Duration::from_secs(7 * 86_400),
+            retention: Retention::default(),
             outcome_capacity: 1024,
             allow: AllowList::none(),
             resolver: Arc::new(SystemResolver),
@@ -102,8 +101,11 @@ impl Builder {
         }
     }
 
-    /// Where deliveries are queued. Default is a [`MemoryStore`], which loses everything on
-    /// exit: use [`RedbStore`](crate::store::RedbStore) in production.
+    /// Where messages and deliveries are kept. Required: there is no default, so that no
+    /// sender runs on memory by accident. [`RedbStore`](crate::store::RedbStore) is the
+    /// embedded, durable choice; [`MemoryStore`](crate::store::MemoryStore) loses
+    /// everything on exit (tests, examples); `RedisStore` (feature `redis`) is shared by
+    /// several nodes.
     #[must_use]
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
@@ -164,10 +166,10 @@ impl Builder {
         self
     }
 
-    /// How long delivered deliveries are kept (failed ones are kept for redrive). Default
-    /// is 7 days.
+    /// How long finished deliveries and their messages are kept. Default is
+    /// [`Retention::default`]: delivered 7 days, failed and cancelled 30 days.
     #[must_use]
-    pub fn retention(mut self, retention: Duration) -> Self {
+    pub fn retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
         self
     }
@@ -240,7 +242,8 @@ impl Builder {
     /// current tokio runtime.
     ///
     /// # Errors
-    /// [`Error::is_invalid`] for a bad TLS root or a stored endpoint that no longer parses,
+    /// [`Error::is_invalid`] without a store, for a bad TLS root or a stored endpoint that
+    /// no longer parses,
     /// [`Error::is_store`] when the store cannot be read.
     pub async fn build(self) -> Result<Sender, Error> {
         if let Some(error) = self.root_error {
@@ -254,42 +257,32 @@ impl Builder {
             pool_idle_timeout: self.pool_idle_timeout,
             pool_max_idle_per_host: self.pool_max_idle_per_host,
         })?;
-        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let store = self.store.ok_or_else(|| {
+            Error::config(
+                "no store: call Builder::store with RedbStore::open(path) (durable), \
+                 MemoryStore::new() (tests) or a RedisStore",
+            )
+        })?;
         // Read the version first: a change made while loading moves it past this one,
         // and the next sync loads again.
         let config_version = store.config_version().await?;
         let snapshot = store.load().await?;
-        let Config {
-            registry,
-            organizations,
-            rates,
-        } = Config::from_snapshot(&snapshot)?;
-        let (outcomes, _) = broadcast::channel(self.outcome_capacity);
-        let shared = Arc::new(Shared {
+        let config = Arc::new(LiveConfig::from_snapshot(&snapshot, config_version)?);
+        let engine = Engine::new(
             store,
-            clock: self.clock,
+            self.clock,
+            config,
             client,
-            redactor: self.redactor,
-            settings: Settings {
+            Settings {
                 workers: self.workers,
                 lease: self.lease,
                 shutdown_timeout: self.shutdown_timeout,
                 idle_poll: self.idle_poll,
                 retention: self.retention,
             },
-            registry: RwLock::new(registry),
-            organizations: RwLock::new(organizations),
-            config_version: AtomicU64::new(config_version),
-            last_config_sync_ms: AtomicI64::new(i64::MIN),
-            config_write: tokio::sync::Mutex::new(()),
-            breakers: Mutex::new(Breakers::new(self.breaker)),
-            rates: Mutex::new(rates),
-            in_flight: Mutex::new(HashMap::new()),
-            wake: Notify::new(),
-            outcomes,
-            stopping: CancellationToken::new(),
-            closed: AtomicBool::new(false),
-        });
-        Ok(Sender::start(shared))
+            self.breaker,
+            self.outcome_capacity,
+        );
+        Ok(Sender::start(Arc::new(engine), self.redactor))
     }
 }

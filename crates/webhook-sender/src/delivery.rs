@@ -1,7 +1,7 @@
 //! Delivery state: one event on its way to one endpoint, with every attempt made so far.
 //!
-//! [`Sender::delivery`](crate::Sender::delivery) returns a [`Delivery`]; stores keep the
-//! same record.
+//! [`Sender::delivery`](crate::Sender::delivery) returns a [`Delivery`], a view of the
+//! store's [`DeliveryRecord`](crate::store::DeliveryRecord).
 //!
 //! ```
 //! use webhook_sender::{AttemptRecord, AttemptResult};
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
+use crate::store::DeliveryRecord;
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -35,13 +36,15 @@ pub enum DeliveryStatus {
     Delivered,
     /// Every attempt failed, or the endpoint answered with an error that is not retried.
     Failed,
+    /// Its endpoint was deleted before it was delivered; it will never be sent.
+    Cancelled,
 }
 
 impl DeliveryStatus {
-    /// Whether the delivery is finished (delivered or failed).
+    /// Whether the delivery is finished (delivered, failed or cancelled).
     #[must_use]
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Delivered | Self::Failed)
+        matches!(self, Self::Delivered | Self::Failed | Self::Cancelled)
     }
 
     /// The lowercase name.
@@ -52,6 +55,7 @@ impl DeliveryStatus {
             Self::InFlight => "in_flight",
             Self::Delivered => "delivered",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -179,13 +183,14 @@ impl AttemptRecord {
     }
 }
 
-/// A delivery and its history: the record stores keep and
-/// [`Sender::delivery`](crate::Sender::delivery) returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A delivery and its history, as [`Sender::delivery`](crate::Sender::delivery) and the
+/// history queries return it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Delivery {
     /// This delivery.
     pub id: DeliveryId,
-    /// The event it carries.
+    /// The event it carries ([`Sender::message`](crate::Sender::message) has it).
     pub event: EventId,
     /// Where it goes.
     pub endpoint: EndpointId,
@@ -196,22 +201,20 @@ pub struct Delivery {
     /// What ordering is kept per: the entity id or resource id. Per endpoint, deliveries
     /// with the same key go out in publish order and never two at once.
     pub resource_key: String,
-    /// Position in publish order, assigned by the store.
-    pub seq: u64,
     /// Where it stands.
     pub status: DeliveryStatus,
     /// Pending: when the next attempt is due. In flight: when the lease ends. Unix ms.
     pub due_at_ms: i64,
-    /// The current lease's token (0 when none); finishing with another token is refused.
-    pub lease: u64,
     /// Attempts since the delivery was created or last redriven; the retry policy counts these.
     pub round_attempts: u32,
     /// Every attempt, oldest first.
     pub attempts: Vec<AttemptRecord>,
     /// When it was published, Unix ms.
     pub created_at_ms: i64,
-    /// When it was delivered or failed, Unix ms.
+    /// When it was delivered, failed or cancelled, Unix ms.
     pub finished_at_ms: Option<i64>,
+    /// Why it was cancelled.
+    pub cancel_reason: Option<String>,
 }
 
 impl Delivery {
@@ -221,7 +224,7 @@ impl Delivery {
         from_millis(self.created_at_ms)
     }
 
-    /// When it was delivered or failed.
+    /// When it was delivered, failed or cancelled.
     #[must_use]
     pub fn finished_at(&self) -> Option<OffsetDateTime> {
         self.finished_at_ms.map(from_millis)
@@ -231,6 +234,26 @@ impl Delivery {
     #[must_use]
     pub fn last_attempt(&self) -> Option<&AttemptRecord> {
         self.attempts.last()
+    }
+}
+
+impl From<DeliveryRecord> for Delivery {
+    fn from(record: DeliveryRecord) -> Self {
+        Self {
+            id: record.id,
+            event: record.event,
+            endpoint: record.endpoint,
+            organization: record.organization,
+            kind: record.kind,
+            resource_key: record.resource_key,
+            status: record.status,
+            due_at_ms: record.due_at_ms,
+            round_attempts: record.round_attempts,
+            attempts: record.attempts,
+            created_at_ms: record.created_at_ms,
+            finished_at_ms: record.finished_at_ms,
+            cancel_reason: record.cancel_reason,
+        }
     }
 }
 

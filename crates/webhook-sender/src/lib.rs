@@ -147,34 +147,45 @@
 
 pub mod builder;
 pub mod circuit;
+mod config;
 pub mod delivery;
 pub mod dispatch;
 pub mod endpoint;
 mod error;
+pub mod history;
 pub mod http;
 mod ids;
+pub mod message;
 pub mod metrics;
 pub mod organization;
 pub mod outcome;
 pub mod publish;
+pub mod retention;
 pub mod retry;
 mod secret;
 pub mod sender;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use builder::Builder;
 pub use circuit::BreakerConfig;
 pub use delivery::{AttemptErrorKind, AttemptRecord, AttemptResult, Delivery, DeliveryStatus};
-pub use endpoint::{EndpointConfig, EndpointInfo, Endpoints, RateLimit};
+pub use endpoint::{
+    EndpointConfig, EndpointInfo, EndpointState, EndpointUpdate, Endpoints, RateLimit,
+};
 pub use error::Error;
 pub use http::{
     AllowList, Cidr, ForbiddenAddress, InvalidCidr, Resolve, ResolveFuture, StaticResolver,
     SystemResolver,
 };
+pub use history::{Cursor, DeliveryFilter, MessageFilter, Page, PageRequest, StatusFilter, TimeRange};
 pub use ids::{DeliveryId, EndpointId, EventId, OrganizationId};
+pub use message::{Message, MessageWithDeliveries};
 pub use organization::Organizations;
 pub use outcome::{Outcome, OutcomeStatus};
 pub use publish::{Publish, PublishReceipt};
+pub use retention::Retention;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use sender::Sender;

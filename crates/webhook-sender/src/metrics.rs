@@ -13,6 +13,8 @@
 //! | `webhook_sender_retry_delay_seconds` | histogram | |
 //! | `webhook_sender_attempt_latency_seconds` | histogram | |
 //! | `webhook_sender_queue_depth` | gauge | |
+//! | `webhook_sender_pruned_total` | counter | |
+//! | `webhook_sender_cancelled_total` | counter | |
 //!
 //! ```
 //! assert_eq!(webhook_sender::metrics::DELIVERED, "webhook_sender_delivered_total");
@@ -36,3 +38,7 @@ pub const RETRY_DELAY: &str = "webhook_sender_retry_delay_seconds";
 pub const ATTEMPT_LATENCY: &str = "webhook_sender_attempt_latency_seconds";
 /// Open deliveries (pending and in flight) in the store, as of the last claim.
 pub const QUEUE_DEPTH: &str = "webhook_sender_queue_depth";
+/// Counter: finished deliveries and unrouted messages removed by retention.
+pub const PRUNED: &str = "webhook_sender_pruned_total";
+/// Counter: open deliveries cancelled because their endpoint was deleted.
+pub const CANCELLED: &str = "webhook_sender_cancelled_total";

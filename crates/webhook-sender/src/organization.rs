@@ -24,8 +24,10 @@ use crate::delivery::duration_millis;
 use crate::error::Error;
 use crate::ids::OrganizationId;
 use crate::secret::{KeyRing, StoredKey};
-use crate::sender::Shared;
-use crate::store::StoredOrganization;
+use crate::config::LiveConfig;
+use crate::dispatch::Engine;
+use crate::store::record::{decode_versioned, encode_versioned};
+use crate::store::{ConfigStore, StoredOrganization};
 
 /// A live organization.
 pub(crate) struct Organization {
@@ -51,16 +53,14 @@ impl Organization {
         let spec = OrganizationSpec {
             secrets: self.secrets.to_stored(),
         };
-        Ok(StoredOrganization {
-            id: self.id.clone(),
-            data: serde_json::to_vec(&spec)
-                .map_err(|e| Error::config(format!("organization does not serialize: {e}")))?,
-        })
+        Ok(StoredOrganization::new(
+            self.id.clone(),
+            encode_versioned(&spec),
+        ))
     }
 
     pub(crate) fn from_stored(stored: &StoredOrganization) -> Result<Self, Error> {
-        let spec: OrganizationSpec = serde_json::from_slice(&stored.data)
-            .map_err(|e| Error::config(format!("stored organization {}: {e}", stored.id)))?;
+        let spec: OrganizationSpec = decode_versioned(&stored.data)?;
         Ok(Self {
             id: stored.id.clone(),
             secrets: KeyRing::from_stored(&spec.secrets)
@@ -73,7 +73,9 @@ impl Organization {
 /// [`Sender::organizations`](crate::Sender::organizations).
 #[derive(Debug, Clone, Copy)]
 pub struct Organizations<'a> {
-    pub(crate) shared: &'a Shared,
+    pub(crate) store: &'a dyn ConfigStore,
+    pub(crate) config: &'a LiveConfig,
+    pub(crate) engine: &'a Engine,
 }
 
 impl Organizations<'_> {
@@ -117,7 +119,7 @@ impl Organizations<'_> {
     /// Whether the organization has a webhook secret.
     #[must_use]
     pub fn has_secret(&self, organization: &OrganizationId) -> bool {
-        self.shared
+        self.config
             .organization(organization)
             .is_some_and(|org| !org.secrets.is_empty())
     }
@@ -132,20 +134,19 @@ impl Organizations<'_> {
                 "organization id must be 1 to 256 bytes without control characters",
             ));
         }
-        self.shared.check_open()?;
-        let _guard = self.shared.config_write.lock().await;
+        self.engine.check_open()?;
+        let _guard = self.config.write_lock().await;
         let mut secrets = self
-            .shared
+            .config
             .organization(&id)
             .map(|org| org.secrets.clone())
             .unwrap_or_default();
-        change(&mut secrets, self.shared.now_ms());
+        change(&mut secrets, self.engine.now_ms());
         let organization = Organization { id, secrets };
-        self.shared
-            .store
+        self.store
             .put_organization(organization.to_stored()?)
             .await?;
-        self.shared.put_organization(organization);
+        self.config.put_organization(organization);
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! Event publishes ([`Publish::event`]) go to event-style and Standard Webhooks endpoints
 //! subscribed to the event type; domain publishes ([`Publish::domain`]) go to domain-style
 //! endpoints subscribed to the domain. Only endpoints of the event's own organization are
-//! considered, and only enabled ones.
+//! considered; paused endpoints queue, disabled ones do not.
 //!
 //! ```
 //! use serde_json::json;
@@ -23,11 +23,11 @@ use webhook_core::domain::Domain;
 use webhook_core::event::{Event, EventType};
 use webhook_core::idempotency::IdempotencyKey;
 
-use crate::delivery::{Delivery, DeliveryStatus, duration_millis, to_millis};
+use crate::delivery::{duration_millis, to_millis};
 use crate::error::Error;
 use crate::ids::{DeliveryId, EventId, OrganizationId};
 use crate::sender::Sender;
-use crate::store::{NewDelivery, Payload};
+use crate::store::{DeliveryRecord, Enqueued, MessageRecord, Payload};
 
 /// Entity and resource ids longer than this are refused.
 const MAX_ENTITY_LEN: usize = 512;
@@ -114,19 +114,26 @@ pub struct PublishReceipt {
 }
 
 impl Sender {
-    /// Publishes an event: redacts it, derives its idempotency key, fans it out to every
-    /// subscribed endpoint of its organization, and returns once every delivery is durably
+    /// Publishes an event: redacts it, derives its idempotency key, stores it once as a
+    /// message, fans it out to every subscribed endpoint of its organization (paused ones
+    /// included: they queue), and returns once the message and every delivery are durably
     /// stored (at-least-once from then on).
+    ///
+    /// Publishing an event id the organization already has ([`Publish::with_event_id`])
+    /// stores nothing and returns the first publish's receipt, so a publish retried after a
+    /// lost answer is sent once.
     ///
     /// # Errors
     /// [`Error::is_invalid`] for a bad organization, entity or resource;
-    /// [`Error::is_shutdown`]; [`Error::is_store`] when the deliveries could not be stored
-    /// (then none of them was).
+    /// [`Error::is_shutdown`]; [`Error::is_store`] when the message could not be stored
+    /// (then none of it was).
     pub async fn publish(&self, publish: Publish) -> Result<PublishReceipt, Error> {
-        let shared = &self.shared;
-        shared.check_open()?;
+        let engine = self.engine();
+        engine.check_open()?;
         // Another node may have added an endpoint of this organization.
-        shared.sync_config().await?;
+        if engine.config.sync(engine.store.as_ref()).await? {
+            engine.wake();
+        }
         let Publish {
             organization,
             body,
@@ -155,27 +162,15 @@ impl Sender {
         if entity.is_empty() || entity.len() > MAX_ENTITY_LEN {
             return Err(Error::config("entity id must be 1 to 512 bytes"));
         }
-        shared.redactor.redact(&kind, &mut value);
+        self.redactor().redact(&kind, &mut value);
 
-        let now = shared.now();
-        let window = shared
+        let now = engine.now();
+        let window = engine
             .store
             .claim_idempotency_window(organization.as_str(), &kind, &entity, now.unix_timestamp())
             .await?;
         let key = IdempotencyKey::derive(organization.as_str(), &kind, &entity, window);
         let event_id = event_id.unwrap_or_else(EventId::generate);
-
-        let targets: Vec<_> = {
-            let registry = shared
-                .registry
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            registry
-                .of_organization(&organization)
-                .filter(|endpoint| endpoint.wants(domain.is_some(), &kind))
-                .cloned()
-                .collect()
-        };
 
         let content = match &domain {
             Some(_) => serde_json::to_vec(&value),
@@ -189,41 +184,45 @@ impl Sender {
             }),
         }
         .map_err(|e| Error::config(format!("payload does not serialize: {e}")))?;
-        let payload = Payload {
-            content,
-            domain: domain.as_ref().map(|d| d.as_str().to_owned()),
-        };
-
         let now_ms = to_millis(now);
-        let deliveries: Vec<NewDelivery> = targets
+        let message = MessageRecord::new(
+            event_id,
+            organization.clone(),
+            kind.as_str(),
+            entity.as_str(),
+            key.as_str(),
+            Payload::new(content, domain.as_ref().map(|d| d.as_str().to_owned())),
+            now_ms,
+        );
+        let deliveries: Vec<DeliveryRecord> = engine
+            .config
+            .endpoints_of(&organization)
             .iter()
+            .filter(|endpoint| endpoint.wants(domain.is_some(), &kind))
             .map(|endpoint| {
                 let first_delay = endpoint.spec.retry.delay_before(1).unwrap_or_default();
-                NewDelivery {
-                    record: Delivery {
-                        id: DeliveryId::generate(),
-                        event: event_id,
-                        endpoint: endpoint.spec.id,
-                        organization: organization.clone(),
-                        kind: kind.clone(),
-                        resource_key: entity.clone(),
-                        seq: 0,
-                        status: DeliveryStatus::Pending,
-                        due_at_ms: now_ms.saturating_add(duration_millis(first_delay)),
-                        lease: 0,
-                        round_attempts: 0,
-                        attempts: Vec::new(),
-                        created_at_ms: now_ms,
-                        finished_at_ms: None,
-                    },
-                    payload: payload.clone(),
-                }
+                let due = now_ms.saturating_add(duration_millis(first_delay));
+                DeliveryRecord::new(&message, endpoint.spec.id, due)
             })
             .collect();
-        let ids: Vec<DeliveryId> = deliveries.iter().map(|d| d.record.id).collect();
-        if !deliveries.is_empty() {
-            shared.store.enqueue(deliveries).await?;
-            shared.wake.notify_one();
+        let ids: Vec<DeliveryId> = deliveries.iter().map(|d| d.id).collect();
+        let receipt = match engine.store.enqueue(message, deliveries).await? {
+            Enqueued::Stored => PublishReceipt {
+                event_id,
+                idempotency_key: key.into_string(),
+                deliveries: ids,
+            },
+            Enqueued::Existing(existing) => {
+                tracing::debug!(event.id = %event_id, "event id already published; not queued again");
+                return Ok(PublishReceipt {
+                    event_id,
+                    idempotency_key: existing.idempotency_key,
+                    deliveries: existing.deliveries,
+                });
+            }
+        };
+        if !receipt.deliveries.is_empty() {
+            engine.wake();
         }
         let family = if domain.is_some() { "domain" } else { "event" };
         metrics::counter!(crate::metrics::PUBLISHED, "style_family" => family).increment(1);
@@ -231,14 +230,10 @@ impl Sender {
             event.id = %event_id,
             organization = %organization,
             kind = %kind,
-            deliveries = ids.len(),
+            deliveries = receipt.deliveries.len(),
             "published"
         );
-        Ok(PublishReceipt {
-            event_id,
-            idempotency_key: key.into_string(),
-            deliveries: ids,
-        })
+        Ok(receipt)
     }
 }
 

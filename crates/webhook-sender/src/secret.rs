@@ -145,6 +145,18 @@ impl KeyRing {
             .map(|(secret, _)| secret)
     }
 
+    /// What receivers verify with, for the keys that have one: base64 SPKI for ECDSA
+    /// (domain style), `whpk_…` for Ed25519 (`v1a`); HMAC secrets have none.
+    pub(crate) fn public_keys(&self) -> Vec<String> {
+        self.all()
+            .filter_map(|secret| match secret {
+                Secret::Hmac(_) => None,
+                Secret::Ecdsa(key) => Some(key.public_key().to_spki_base64()),
+                Secret::Ed25519(key) => Some(key.public_key().to_whpk()),
+            })
+            .collect()
+    }
+
     pub(crate) fn all(&self) -> impl Iterator<Item = &Secret> {
         self.keys.iter().map(|(secret, _)| secret)
     }

@@ -13,47 +13,81 @@ use webhook_core::scheme::StandardSigningKey;
 use webhook_core::{Outgoing, SigningKeys, Style};
 
 use crate::delivery::{AttemptErrorKind, AttemptRecord, AttemptResult, duration_millis, to_millis};
-use crate::endpoint::{Endpoint, Endpoints};
+use crate::endpoint::Endpoint;
+use crate::ids::DeliveryId;
 use crate::outcome::{Outcome, OutcomeStatus};
 use crate::retry::{Verdict, parse_retry_after};
-use crate::sender::{Shared, lock};
+use super::Engine;
 use crate::store::{Claimed, Finish};
 
+/// Marks the attempt's end in the engine however its task ends: recorded, or aborted
+/// (a deleted endpoint, shutdown) before it could record.
+struct Ended<'a> {
+    engine: &'a Engine,
+    id: DeliveryId,
+    recorded: bool,
+}
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.engine.attempt_ended(self.id, self.recorded);
+        self.engine.wake();
+    }
+}
+
 /// Runs one attempt of a claimed delivery and records its result.
-pub(super) async fn run(shared: Arc<Shared>, claimed: Claimed, permit: OwnedSemaphorePermit) {
-    let id = claimed.record.id;
-    let lease = claimed.record.lease;
-    lock(&shared.in_flight).insert(id, lease);
+pub(super) async fn run(engine: Arc<Engine>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+    let mut ended = Ended {
+        engine: &engine,
+        id: claimed.record.id,
+        recorded: false,
+    };
     let span = tracing::info_span!(
         "webhook.attempt",
-        delivery.id = %id,
+        delivery.id = %claimed.record.id,
         endpoint.id = %claimed.record.endpoint,
         event.id = %claimed.record.event,
         attempt = claimed.record.attempts.len() + 1,
     );
-    attempt(&shared, claimed).instrument(span).await;
-    lock(&shared.in_flight).remove(&id);
+    attempt(&engine, claimed).instrument(span).await;
+    ended.recorded = true;
+    drop(ended);
     drop(permit);
-    shared.wake.notify_one();
 }
 
-async fn attempt(shared: &Shared, claimed: Claimed) {
+async fn attempt(engine: &Engine, claimed: Claimed) {
     let record = &claimed.record;
-    let Some(endpoint) = shared.endpoint(record.endpoint) else {
-        // Should not happen: the store only hands out deliveries of known endpoints.
-        tracing::warn!("delivery for an unknown endpoint; releasing it");
-        let at_ms = shared.now_ms().saturating_add(60_000);
-        finish(shared, &claimed, Finish::Release { at_ms }).await;
+    // Taken before the endpoint is looked up: a delete cancels it first, then removes the
+    // endpoint, so an attempt either sees the endpoint gone or the cancellation.
+    let deleted = engine.deletion(record.endpoint);
+    let Some(endpoint) = engine
+        .config
+        .endpoint(record.endpoint)
+        .filter(|_| deleted.as_ref().is_none_or(|d| !d.is_cancelled()))
+    else {
+        // Deleted, or not yet loaded by this node: its deliveries are not ours to send.
+        tracing::debug!("delivery for an endpoint this node does not have; releasing it");
+        let at_ms = engine.now_ms().saturating_add(60_000);
+        finish(engine, &claimed, Finish::Release { at_ms }).await;
         return;
     };
-    let started = shared.now();
+    let started = engine.now();
     let at_ms = to_millis(started);
     let number = u32::try_from(record.attempts.len())
         .unwrap_or(u32::MAX)
         .saturating_add(1);
     let clock = Instant::now();
-    let result = match build_request(shared, &endpoint, &claimed, started) {
-        Ok(request) => shared.client.send(request, endpoint.timeout).await,
+    let result = match build_request(engine, &endpoint, &claimed, started) {
+        Ok(request) => {
+            let send = engine.client.send(request, endpoint.timeout);
+            match deleted {
+                Some(deleted) => tokio::select! {
+                    result = send => result,
+                    () = deleted.cancelled() => return,
+                },
+                None => send.await,
+            }
+        }
         Err(message) => Err(crate::http::SendError {
             kind: AttemptErrorKind::Request,
             message,
@@ -69,7 +103,7 @@ async fn attempt(shared: &Shared, claimed: Claimed) {
                     response
                         .retry_after
                         .as_deref()
-                        .and_then(|value| parse_retry_after(value, shared.now()))
+                        .and_then(|value| parse_retry_after(value, engine.now()))
                 })
                 .flatten();
             (
@@ -96,7 +130,7 @@ async fn attempt(shared: &Shared, claimed: Claimed) {
         latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
         result,
     };
-    let now_ms = shared.now_ms();
+    let now_ms = engine.now_ms();
     let end = match verdict {
         Verdict::Delivered => Finish::Delivered(attempt),
         Verdict::Fail | Verdict::FailAndDisable => Finish::Failed(attempt),
@@ -126,25 +160,28 @@ async fn attempt(shared: &Shared, claimed: Claimed) {
         "attempt finished"
     );
 
-    if lock(&shared.breakers).record(endpoint.spec.id, verdict == Verdict::Retry, now_ms) {
+    if engine.record_breaker(endpoint.spec.id, verdict == Verdict::Retry, now_ms) {
         metrics::counter!(crate::metrics::BREAKER_OPENED).increment(1);
         tracing::warn!(endpoint.id = %endpoint.spec.id, "circuit breaker opened; endpoint paused");
     }
     if verdict == Verdict::FailAndDisable {
         tracing::warn!(endpoint.id = %endpoint.spec.id, "410 Gone: disabling the endpoint");
-        let endpoints = Endpoints { shared };
-        if let Err(error) = endpoints
-            .set_enabled(endpoint.spec.id, false, Some("410 Gone".into()))
-            .await
+        if let Err(error) = crate::endpoint::disable(
+            engine.store.as_ref(),
+            &engine.config,
+            endpoint.spec.id,
+            "410 Gone",
+        )
+        .await
         {
             tracing::warn!(%error, "disabling the endpoint failed");
         }
     }
-    finish(shared, &claimed, end).await;
+    finish(engine, &claimed, end).await;
 }
 
 /// Records the result; announces final outcomes.
-async fn finish(shared: &Shared, claimed: &Claimed, finish: Finish) {
+async fn finish(engine: &Engine, claimed: &Claimed, finish: Finish) {
     let record = &claimed.record;
     let outcome = match &finish {
         Finish::Delivered(attempt) => Some((OutcomeStatus::Delivered, attempt.status())),
@@ -154,7 +191,7 @@ async fn finish(shared: &Shared, claimed: &Claimed, finish: Finish) {
     let attempts = u32::try_from(record.attempts.len())
         .unwrap_or(u32::MAX)
         .saturating_add(u32::from(outcome.is_some()));
-    match shared.store.finish(record.id, record.lease, finish).await {
+    match engine.store.finish(record.id, record.lease, finish).await {
         Ok(()) => {
             if let Some((status, last_status)) = outcome {
                 let name = match status {
@@ -162,7 +199,7 @@ async fn finish(shared: &Shared, claimed: &Claimed, finish: Finish) {
                     OutcomeStatus::Failed => crate::metrics::FAILED,
                 };
                 metrics::counter!(name).increment(1);
-                let _ = shared.outcomes.send(Outcome {
+                engine.announce(Outcome {
                     delivery: record.id,
                     event: record.event,
                     endpoint: record.endpoint,
@@ -185,13 +222,13 @@ async fn finish(shared: &Shared, claimed: &Claimed, finish: Finish) {
 
 /// Signs the payload for this attempt, at `at`, and builds the request.
 fn build_request(
-    shared: &Shared,
+    engine: &Engine,
     endpoint: &Endpoint,
     claimed: &Claimed,
     at: time::OffsetDateTime,
 ) -> Result<Request<Full<Bytes>>, String> {
     let now_ms = to_millis(at);
-    let keys = signing_keys(shared, endpoint, now_ms)?;
+    let keys = signing_keys(engine, endpoint, now_ms)?;
     let event_id = claimed.record.event.to_string();
     let domain = claimed.payload.domain.as_deref().map(Domain::from);
     let mut outgoing = Outgoing::new(&event_id, &claimed.payload.content);
@@ -215,7 +252,7 @@ fn build_request(
 
 /// The keys that sign now: the endpoint's active secrets (or, for event style without
 /// its own, its organization's).
-fn signing_keys(shared: &Shared, endpoint: &Endpoint, now_ms: i64) -> Result<SigningKeys, String> {
+fn signing_keys(engine: &Engine, endpoint: &Endpoint, now_ms: i64) -> Result<SigningKeys, String> {
     Ok(match endpoint.spec.style {
         Style::Event => {
             let mut secrets: Vec<_> = endpoint
@@ -224,7 +261,7 @@ fn signing_keys(shared: &Shared, endpoint: &Endpoint, now_ms: i64) -> Result<Sig
                 .filter_map(|s| s.as_hmac().cloned())
                 .collect();
             if secrets.is_empty() {
-                if let Some(org) = shared.organization(&endpoint.spec.organization) {
+                if let Some(org) = engine.config.organization(&endpoint.spec.organization) {
                     secrets = org
                         .secrets
                         .active(now_ms)

@@ -1,4 +1,5 @@
-//! Dispatch: the scheduler that claims due deliveries and the bounded pool of attempts.
+//! Dispatch: the delivery [`Engine`], its scheduler that claims due deliveries, and the
+//! bounded pool of attempts.
 //!
 //! One scheduler task loops: it asks the store for up to as many due deliveries as there
 //! are free worker slots (claims are fair across endpoints and respect each endpoint's
@@ -6,11 +7,13 @@
 //! delivery, and sleeps until the next delivery falls due or something wakes it (a publish,
 //! a finished attempt, a breaker or rate limit reopening, shutdown). Attempts are async
 //! tasks, so a slow endpoint occupies at most its own cap of slots and never blocks a
-//! worker beyond its timeout.
+//! worker beyond its timeout. The queue model is described in ARCHITECTURE.md.
 //!
 //! ```
 //! # async fn demo() -> Result<(), webhook_sender::Error> {
-//! let sender = webhook_sender::Sender::builder().workers(32).build().await?;
+//! use webhook_sender::store::MemoryStore;
+//!
+//! let sender = webhook_sender::Sender::builder().store(MemoryStore::new()).workers(32).build().await?;
 //! sender.shutdown().await?;
 //! # Ok(()) }
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
@@ -21,57 +24,238 @@ pub(crate) mod rate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use time::OffsetDateTime;
+use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+use webhook_core::clock::Clock;
 
+use crate::circuit::{BreakerConfig, Breakers};
+use crate::config::{LiveConfig, lock};
+use crate::delivery::{duration_millis, to_millis};
 use crate::error::Error;
-use crate::sender::{Shared, lock};
-use crate::store::{ClaimRequest, Finish};
+use crate::http::HttpClient;
+use crate::ids::{DeliveryId, EndpointId};
+use crate::outcome::Outcome;
+use crate::retention::Retention;
+use crate::store::{ClaimRequest, Finish, Store};
 
 /// How long to back off after the store fails a claim.
 const STORE_ERROR_BACKOFF: Duration = Duration::from_millis(500);
-/// How often delivered deliveries older than the retention are pruned.
-const PRUNE_EVERY_MS: i64 = 3_600_000;
-/// At most this many prune calls per round (each removes a bounded number).
-const PRUNE_ROUNDS: usize = 100;
+/// How long a delete waits for attempts in flight to its endpoint to stop.
+const ABORT_WAIT: Duration = Duration::from_secs(5);
+
+/// Engine settings fixed at build time.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) workers: usize,
+    pub(crate) lease: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) idle_poll: Duration,
+    pub(crate) retention: Retention,
+}
+
+/// An attempt being made.
+#[derive(Debug)]
+struct InFlight {
+    endpoint: EndpointId,
+    lease: u64,
+    abort: Option<AbortHandle>,
+    /// The attempt's task was aborted before it recorded a result.
+    stopped: bool,
+}
+
+/// The delivery engine: what the scheduler and attempts share. The handles
+/// ([`Sender`](crate::Sender), [`Endpoints`](crate::Endpoints)) reach it only through its
+/// methods.
+pub(crate) struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: Arc<LiveConfig>,
+    pub(crate) client: HttpClient,
+    pub(crate) settings: Settings,
+    breakers: std::sync::Mutex<Breakers>,
+    in_flight: std::sync::Mutex<HashMap<DeliveryId, InFlight>>,
+    /// Per deleted endpoint: cancelled when it was deleted; attempts race against it.
+    deleted: std::sync::Mutex<HashMap<EndpointId, CancellationToken>>,
+    /// Wakes the scheduler: new work, a finished attempt, shutdown.
+    wake: Notify,
+    outcomes: broadcast::Sender<Outcome>,
+    /// Set when shutdown starts: nothing new is accepted or claimed.
+    stopping: CancellationToken,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.store)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: Arc<LiveConfig>,
+        client: HttpClient,
+        settings: Settings,
+        breaker: BreakerConfig,
+        outcome_capacity: usize,
+    ) -> Self {
+        let (outcomes, _) = broadcast::channel(outcome_capacity);
+        Self {
+            store,
+            clock,
+            config,
+            client,
+            settings,
+            breakers: std::sync::Mutex::new(Breakers::new(breaker)),
+            in_flight: std::sync::Mutex::new(HashMap::new()),
+            deleted: std::sync::Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            outcomes,
+            stopping: CancellationToken::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        to_millis(self.clock.now())
+    }
+
+    /// Fails once shutdown has begun.
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        if self.stopping.is_cancelled() || self.closed.load(Ordering::SeqCst) {
+            Err(Error::shutdown())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Wakes the scheduler.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The longest endpoint timeout: half the lease.
+    pub(crate) fn max_timeout(&self) -> Duration {
+        self.settings.lease / 2
+    }
+
+    /// Forgets an endpoint's circuit breaker (after an update or a resume).
+    pub(crate) fn reset_breaker(&self, endpoint: EndpointId) {
+        lock(&self.breakers).reset(endpoint);
+    }
+
+    /// Counts an attempt's result against its endpoint's breaker; true when it opened.
+    fn record_breaker(&self, endpoint: EndpointId, failed: bool, now_ms: i64) -> bool {
+        lock(&self.breakers).record(endpoint, failed, now_ms)
+    }
+
+    /// Tells outcome subscribers (there may be none).
+    fn announce(&self, outcome: Outcome) {
+        let _ = self.outcomes.send(outcome);
+    }
+
+    /// A stream of final outcomes, from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Outcome> {
+        self.outcomes.subscribe()
+    }
+
+    /// The token an attempt to `endpoint` races against; cancelled once it is deleted.
+    fn deletion(&self, endpoint: EndpointId) -> Option<CancellationToken> {
+        lock(&self.deleted).get(&endpoint).cloned()
+    }
+
+    /// Stops every attempt to `endpoint` and keeps new ones from sending, then waits
+    /// (bounded) until the attempts in flight have stopped.
+    pub(crate) async fn abort_endpoint(&self, endpoint: EndpointId) {
+        lock(&self.deleted)
+            .entry(endpoint)
+            .or_default()
+            .cancel();
+        for attempt in lock(&self.in_flight).values() {
+            if attempt.endpoint == endpoint {
+                if let Some(abort) = &attempt.abort {
+                    abort.abort();
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + ABORT_WAIT;
+        while lock(&self.in_flight)
+            .values()
+            .any(|attempt| attempt.endpoint == endpoint && !attempt.stopped)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Records how an attempt's task ended: recorded (its entry goes) or stopped before it
+    /// could record (its entry stays, for shutdown to release the lease).
+    fn attempt_ended(&self, id: DeliveryId, recorded: bool) {
+        let mut in_flight = lock(&self.in_flight);
+        if recorded {
+            in_flight.remove(&id);
+        } else if let Some(attempt) = in_flight.get_mut(&id) {
+            attempt.stopped = true;
+        }
+    }
+
+    /// Cancelled when shutdown begins.
+    pub(crate) fn stopping(&self) -> CancellationToken {
+        self.stopping.clone()
+    }
+
+    /// Starts shutting down: nothing new is accepted or claimed.
+    pub(crate) fn begin_shutdown(&self) {
+        self.stopping.cancel();
+        self.wake.notify_one();
+    }
+
+    /// Marks the engine closed (after the scheduler ended).
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+}
 
 /// Runs the scheduler until shutdown; then drains, releases and closes the store.
-pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), Error> {
-    let permits = Arc::new(Semaphore::new(shared.settings.workers));
+pub(crate) async fn run(engine: Arc<Engine>) -> Result<(), Error> {
+    let permits = Arc::new(Semaphore::new(engine.settings.workers));
     let mut attempts = JoinSet::new();
-    let mut last_prune = shared.now_ms();
     loop {
-        if shared.stopping.is_cancelled() {
+        if engine.stopping.is_cancelled() {
             break;
         }
         while attempts.try_join_next().is_some() {}
-        let now = shared.now_ms();
-        let idle_ms = i64::try_from(shared.settings.idle_poll.as_millis()).unwrap_or(i64::MAX);
-        if now.saturating_sub(shared.last_config_sync_ms.load(Ordering::SeqCst)) >= idle_ms {
-            shared.last_config_sync_ms.store(now, Ordering::SeqCst);
-            if let Err(error) = shared.sync_config().await {
-                tracing::warn!(%error, "reloading configuration failed");
-            }
-        }
-        if now.saturating_sub(last_prune) >= PRUNE_EVERY_MS {
-            last_prune = now;
-            prune(&shared, now).await;
+        let now = engine.now_ms();
+        let idle_ms = duration_millis(engine.settings.idle_poll);
+        match engine
+            .config
+            .sync_every(engine.store.as_ref(), now, idle_ms)
+            .await
+        {
+            Ok(true) => engine.wake(),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "reloading configuration failed"),
         }
         let free = permits.available_permits();
         let mut wake_at: Option<i64> = None;
         let mut busy = false;
         if free > 0 {
-            let (overrides, reopen) = overrides(&shared, now);
-            let request = ClaimRequest {
-                now_ms: now,
-                limit: free,
-                lease: shared.settings.lease,
-                overrides,
-            };
-            match shared.store.claim(request).await {
+            let (overrides, reopen) = overrides(&engine, now);
+            let request = ClaimRequest::new(now, free, engine.settings.lease).overrides(overrides);
+            match engine.store.claim(request).await {
                 Ok(claim) => {
                     #[allow(clippy::cast_precision_loss)]
                     metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(claim.open as f64);
@@ -79,7 +263,7 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), Error> {
                     for claimed in claim.deliveries {
                         let Ok(permit) = permits.clone().try_acquire_owned() else {
                             // Cannot happen (only this loop takes permits); give it back.
-                            let _ = shared
+                            let _ = engine
                                 .store
                                 .finish(
                                     claimed.record.id,
@@ -89,16 +273,31 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), Error> {
                                 .await;
                             continue;
                         };
-                        lock(&shared.rates).take(claimed.record.endpoint);
-                        attempts.spawn(attempt::run(shared.clone(), claimed, permit));
+                        let (id, endpoint, lease) = (
+                            claimed.record.id,
+                            claimed.record.endpoint,
+                            claimed.record.lease,
+                        );
+                        engine.config.rates().take(endpoint);
+                        lock(&engine.in_flight).insert(
+                            id,
+                            InFlight {
+                                endpoint,
+                                lease,
+                                abort: None,
+                                stopped: false,
+                            },
+                        );
+                        let abort = attempts.spawn(attempt::run(engine.clone(), claimed, permit));
+                        if let Some(entry) = lock(&engine.in_flight).get_mut(&id) {
+                            entry.abort = Some(abort);
+                        }
                     }
                     wake_at = min_opt(claim.next_due_ms, reopen);
                 }
                 Err(error) => {
                     tracing::warn!(%error, "claiming due deliveries failed");
-                    wake_at = Some(
-                        now.saturating_add(crate::delivery::duration_millis(STORE_ERROR_BACKOFF)),
-                    );
+                    wake_at = Some(now.saturating_add(duration_millis(STORE_ERROR_BACKOFF)));
                 }
             }
         }
@@ -107,46 +306,26 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), Error> {
             tokio::task::yield_now().await;
             continue;
         }
-        let idle = shared.settings.idle_poll;
+        let idle = engine.settings.idle_poll;
         let sleep = wake_at.map_or(idle, |at| {
-            let ms = u64::try_from(at.saturating_sub(shared.now_ms()).max(0)).unwrap_or(0);
+            let ms = u64::try_from(at.saturating_sub(engine.now_ms()).max(0)).unwrap_or(0);
             Duration::from_millis(ms).min(idle)
         });
         tokio::select! {
-            () = shared.wake.notified() => {}
+            () = engine.wake.notified() => {}
             () = tokio::time::sleep(sleep) => {}
-            () = shared.stopping.cancelled() => {}
+            () = engine.stopping.cancelled() => {}
         }
     }
-    drain(&shared, attempts).await;
-    shared.store.close().await?;
+    drain(&engine, attempts).await;
+    engine.store.close().await?;
     Ok(())
-}
-
-/// Forgets delivered deliveries older than the retention, a bounded number of store calls
-/// at a time.
-async fn prune(shared: &Shared, now: i64) {
-    let retention = crate::delivery::duration_millis(shared.settings.retention);
-    for _ in 0..PRUNE_ROUNDS {
-        match shared
-            .store
-            .prune_delivered(now.saturating_sub(retention))
-            .await
-        {
-            Ok(0) => break,
-            Ok(_) => tokio::task::yield_now().await,
-            Err(error) => {
-                tracing::warn!(%error, "pruning delivered deliveries failed");
-                break;
-            }
-        }
-    }
 }
 
 /// Waits for attempts in flight, up to the shutdown timeout; abandons the rest and
 /// releases their deliveries.
-async fn drain(shared: &Shared, mut attempts: JoinSet<()>) {
-    let deadline = tokio::time::sleep(shared.settings.shutdown_timeout);
+async fn drain(engine: &Engine, mut attempts: JoinSet<()>) {
+    let deadline = tokio::time::sleep(engine.settings.shutdown_timeout);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
@@ -158,12 +337,15 @@ async fn drain(shared: &Shared, mut attempts: JoinSet<()>) {
             }
         }
     }
-    let abandoned: HashMap<_, _> = std::mem::take(&mut *lock(&shared.in_flight));
-    let now = shared.now_ms();
-    for (id, lease) in abandoned {
-        if let Err(error) = shared
+    let abandoned: HashMap<_, _> = std::mem::take(&mut *lock(&engine.in_flight));
+    let now = engine.now_ms();
+    for (id, attempt) in abandoned {
+        if engine.deletion(attempt.endpoint).is_some() {
+            continue; // cancelled with its endpoint
+        }
+        if let Err(error) = engine
             .store
-            .finish(id, lease, Finish::Release { at_ms: now })
+            .finish(id, attempt.lease, Finish::Release { at_ms: now })
             .await
         {
             tracing::warn!(delivery.id = %id, %error, "releasing an abandoned delivery failed");
@@ -171,9 +353,9 @@ async fn drain(shared: &Shared, mut attempts: JoinSet<()>) {
     }
 }
 
-fn overrides(shared: &Shared, now: i64) -> (HashMap<crate::ids::EndpointId, usize>, Option<i64>) {
-    let (breakers, breaker_wake) = lock(&shared.breakers).overrides(now);
-    let (rates, rate_wake) = lock(&shared.rates).overrides(now);
+fn overrides(engine: &Engine, now: i64) -> (HashMap<EndpointId, usize>, Option<i64>) {
+    let (breakers, breaker_wake) = lock(&engine.breakers).overrides(now);
+    let (rates, rate_wake) = engine.config.rates().overrides(now);
     let mut map: HashMap<_, usize> = HashMap::new();
     for (endpoint, cap) in breakers.into_iter().chain(rates) {
         map.entry(endpoint)

@@ -1,45 +1,27 @@
-//! Records for the store tests, built one way for every backend's tests.
+//! Records for the store tests, built one way for every backend's tests and for the public
+//! test suite ([`crate::testing`]).
 
-use super::{NewDelivery, Payload};
-use crate::delivery::{AttemptRecord, AttemptResult, Delivery, DeliveryStatus};
-use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
+use super::record::{DeliveryRecord, MessageRecord, Payload};
+use crate::delivery::{AttemptRecord, AttemptResult};
+use crate::ids::{EndpointId, EventId, OrganizationId};
 
-/// A new pending delivery to `endpoint` about resource `key`, due at `due_at_ms`, as
-/// `publish` makes it (the store sets `seq`).
-pub(crate) fn delivery(endpoint: EndpointId, key: &str, due_at_ms: i64) -> Delivery {
-    Delivery {
-        id: DeliveryId::generate(),
-        event: EventId::generate(),
-        endpoint,
-        organization: OrganizationId::from("org"),
-        kind: "wallet.created".into(),
-        resource_key: key.into(),
-        seq: 0,
-        status: DeliveryStatus::Pending,
-        due_at_ms,
-        lease: 0,
-        round_attempts: 0,
-        attempts: Vec::new(),
-        created_at_ms: 0,
-        finished_at_ms: None,
-    }
+/// A message of organization `org` about resource `key`, published at `created_at_ms`.
+pub(crate) fn message(org: &str, key: &str, created_at_ms: i64, content: &[u8]) -> MessageRecord {
+    MessageRecord::new(
+        EventId::generate(),
+        OrganizationId::from(org),
+        "wallet.created",
+        key,
+        format!("idem-{key}"),
+        Payload::new(content.to_vec(), None),
+        created_at_ms,
+    )
 }
 
-/// [`delivery`] with a payload to enqueue.
-pub(crate) fn new_delivery(
-    endpoint: EndpointId,
-    key: &str,
-    due_at_ms: i64,
-    content: &[u8],
-    domain: Option<&str>,
-) -> NewDelivery {
-    NewDelivery {
-        record: delivery(endpoint, key, due_at_ms),
-        payload: Payload {
-            content: content.to_vec(),
-            domain: domain.map(str::to_owned),
-        },
-    }
+/// A new pending delivery to `endpoint` about resource `key`, due at `due_at_ms`, as
+/// `publish` makes it (the store sets `seq`), of a fresh message of organization "org".
+pub(crate) fn delivery(endpoint: EndpointId, key: &str, due_at_ms: i64) -> DeliveryRecord {
+    DeliveryRecord::new(&message("org", key, 0, key.as_bytes()), endpoint, due_at_ms)
 }
 
 /// An attempt that got `status` with an empty body, started at `at_ms`.

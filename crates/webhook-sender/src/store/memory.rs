@@ -1,19 +1,20 @@
-//! An in-memory [`Store`](super::Store) for tests and examples: everything is lost when it
-//! is dropped.
+//! An in-memory store for tests and examples: everything is lost when it is dropped.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use webhook_core::idempotency::{WindowStarts, triple_key};
 
-use super::queue::{Leased, Queue, reopen, settle};
+use super::index::{IndexEntry, Scan};
+use super::queue::{Queue, settle};
+use super::record::{DeliveryRecord, MessageRecord};
+use super::tables::{self, Tables};
 use super::{
-    Claim, ClaimRequest, Claimed, Finish, NewDelivery, Payload, Snapshot, Store, StoreError,
-    StoreFuture, StoredEndpoint, StoredOrganization,
+    Claim, ClaimRequest, Claimed, ConfigStore, Enqueued, Finish, HistoryStore, QueueStore,
+    Snapshot, StoreError, StoreFuture, StoredEndpoint, StoredOrganization, WindowStore,
 };
-use crate::delivery::{Delivery, DeliveryStatus};
-use crate::ids::{DeliveryId, EndpointId, OrganizationId};
+use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 
 /// A store that keeps everything in memory. Cheap to clone; clones share the same state,
 /// so a test can hand one clone to a sender and keep another, or restart a sender on it.
@@ -25,13 +26,67 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     queue: Queue,
-    open: HashMap<DeliveryId, Delivery>,
-    finished: HashMap<DeliveryId, Delivery>,
-    failed: BTreeSet<(EndpointId, i64, DeliveryId)>,
-    payloads: HashMap<DeliveryId, Payload>,
+    records: Records,
     endpoints: HashMap<EndpointId, StoredEndpoint>,
     organizations: HashMap<OrganizationId, StoredOrganization>,
     windows: WindowStarts,
+    config_version: u64,
+    last_pruned: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    deliveries: HashMap<DeliveryId, DeliveryRecord>,
+    messages: HashMap<(OrganizationId, EventId), MessageRecord>,
+    index: BTreeSet<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Tables for Records {
+    fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
+        Ok(self.deliveries.get(&id).cloned())
+    }
+
+    fn put_delivery(&mut self, record: &DeliveryRecord, _: Option<bool>) -> Result<(), StoreError> {
+        self.deliveries.insert(record.id, record.clone());
+        Ok(())
+    }
+
+    fn delete_delivery(&mut self, record: &DeliveryRecord) -> Result<(), StoreError> {
+        self.deliveries.remove(&record.id);
+        Ok(())
+    }
+
+    fn message(
+        &self,
+        organization: &OrganizationId,
+        event: EventId,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self.messages.get(&(organization.clone(), event)).cloned())
+    }
+
+    fn put_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.messages.insert(
+            (record.organization.clone(), record.event),
+            record.clone(),
+        );
+        Ok(())
+    }
+
+    fn delete_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.messages
+            .remove(&(record.organization.clone(), record.event));
+        Ok(())
+    }
+
+    fn insert_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
+        self.index.insert((entry.set.clone(), entry.member.clone()));
+        Ok(())
+    }
+
+    fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
+        self.index.remove(&(entry.set.clone(), entry.member.clone()));
+        Ok(())
+    }
 }
 
 impl MemoryStore {
@@ -58,13 +113,13 @@ impl MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
+impl ConfigStore for MemoryStore {
     fn load(&self) -> StoreFuture<'_, Snapshot> {
         self.with(|state| {
-            Ok(Snapshot {
-                endpoints: state.endpoints.values().cloned().collect(),
-                organizations: state.organizations.values().cloned().collect(),
-            })
+            Ok(Snapshot::new(
+                state.endpoints.values().cloned().collect(),
+                state.organizations.values().cloned().collect(),
+            ))
         })
     }
 
@@ -72,8 +127,18 @@ impl Store for MemoryStore {
         self.with(move |state| {
             state
                 .queue
-                .set_endpoint(endpoint.id, endpoint.max_concurrency, endpoint.enabled);
+                .set_endpoint(endpoint.id, endpoint.max_concurrency, endpoint.claimable);
             state.endpoints.insert(endpoint.id, endpoint);
+            state.config_version += 1;
+            Ok(())
+        })
+    }
+
+    fn remove_endpoint(&self, id: EndpointId) -> StoreFuture<'_, ()> {
+        self.with(move |state| {
+            state.queue.remove_endpoint(id);
+            state.endpoints.remove(&id);
+            state.config_version += 1;
             Ok(())
         })
     }
@@ -83,10 +148,17 @@ impl Store for MemoryStore {
             state
                 .organizations
                 .insert(organization.id.clone(), organization);
+            state.config_version += 1;
             Ok(())
         })
     }
 
+    fn config_version(&self) -> StoreFuture<'_, u64> {
+        self.with(|state| Ok(state.config_version))
+    }
+}
+
+impl WindowStore for MemoryStore {
     fn claim_idempotency_window<'a>(
         &'a self,
         organization: &'a str,
@@ -97,15 +169,22 @@ impl Store for MemoryStore {
         let triple = triple_key(organization, kind, entity);
         self.with(move |state| Ok(state.windows.claim(&triple, now)))
     }
+}
 
-    fn enqueue(&self, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, ()> {
+impl QueueStore for MemoryStore {
+    fn enqueue(
+        &self,
+        message: MessageRecord,
+        mut deliveries: Vec<DeliveryRecord>,
+    ) -> StoreFuture<'_, Enqueued> {
         self.with(move |state| {
-            for mut new in deliveries {
-                state.queue.push(&mut new.record);
-                state.payloads.insert(new.record.id, new.payload);
-                state.open.insert(new.record.id, new.record);
+            if let Some(existing) = tables::existing(&state.records, &message)? {
+                return Ok(Enqueued::Existing(existing));
             }
-            Ok(())
+            for record in &mut deliveries {
+                state.queue.push(record);
+            }
+            tables::insert_message(&mut state.records, message, &deliveries)
         })
     }
 
@@ -113,100 +192,66 @@ impl Store for MemoryStore {
         self.with(move |state| {
             let (leases, next_due_ms) = state.queue.claim(&request);
             let open = u64::try_from(state.queue.len()).unwrap_or(u64::MAX);
-            let deliveries = leases
-                .iter()
-                .filter_map(|leased: &Leased| {
-                    let record = state.open.get_mut(&leased.id)?;
-                    leased.apply(record);
-                    let payload = state.payloads.get(&leased.id)?.clone();
-                    Some(Claimed {
-                        record: record.clone(),
-                        payload,
-                    })
-                })
-                .collect();
-            Ok(Claim {
-                deliveries,
-                next_due_ms,
-                open,
-            })
+            let records = &mut state.records;
+            let mut deliveries = Vec::with_capacity(leases.len());
+            for leased in &leases {
+                let Some(record) = records.deliveries.get_mut(&leased.id) else {
+                    continue;
+                };
+                leased.apply(record);
+                let record = record.clone();
+                let Some(message) = records
+                    .messages
+                    .get(&(record.organization.clone(), record.event))
+                else {
+                    return Err(StoreError::corrupt(format!(
+                        "delivery {} has no message",
+                        record.id
+                    )));
+                };
+                let payload = message.payload.clone();
+                deliveries.push(Claimed::new(record, payload));
+            }
+            Ok(Claim::new(deliveries, next_due_ms, open))
         })
     }
 
     fn finish(&self, id: DeliveryId, lease: u64, finish: Finish) -> StoreFuture<'_, ()> {
         self.with(move |state| {
-            let left = state.queue.finish(id, lease, &finish)?;
-            let Some(record) = state.open.get_mut(&id) else {
+            state.queue.finish(id, lease, &finish)?;
+            let Some(before) = state.records.deliveries.get(&id).cloned() else {
                 return Err(StoreError::corrupt(format!("delivery {id} has no record")));
             };
-            settle(record, finish);
-            if !left {
-                return Ok(());
-            }
-            if let Some(record) = state.open.remove(&id) {
-                if record.status == DeliveryStatus::Failed {
-                    let at = record.finished_at_ms.unwrap_or_default();
-                    state.failed.insert((record.endpoint, at, record.id));
-                }
-                state.finished.insert(record.id, record);
-            }
-            Ok(())
-        })
-    }
-
-    fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<Delivery>> {
-        self.with(move |state| {
-            let open = state.open.get(&id).cloned();
-            Ok(open.or_else(|| state.finished.get(&id).cloned()))
+            let mut after = before.clone();
+            settle(&mut after, finish);
+            tables::write_delivery(&mut state.records, Some(&before), &after)
         })
     }
 
     fn redrive(&self, id: DeliveryId, now_ms: i64) -> StoreFuture<'_, bool> {
         self.with(move |state| {
-            let mut record = match state.finished.entry(id) {
-                Entry::Occupied(entry) if entry.get().status == DeliveryStatus::Failed => {
-                    entry.remove()
+            let State { queue, records, .. } = state;
+            match tables::redrive(records, queue, id, now_ms)? {
+                Some(record) => {
+                    let entry = queue.entry(&record);
+                    queue.insert(entry);
+                    Ok(true)
                 }
-                _ => return Ok(false),
-            };
-            let failed_at = record.finished_at_ms.unwrap_or_default();
-            state.failed.remove(&(record.endpoint, failed_at, id));
-            reopen(&mut record, now_ms);
-            state.queue.push(&mut record);
-            state.open.insert(id, record);
-            Ok(true)
+                None => Ok(false),
+            }
         })
     }
 
-    fn failed_since(
+    fn cancel_open(
         &self,
         endpoint: EndpointId,
-        since_ms: i64,
-    ) -> StoreFuture<'_, Vec<DeliveryId>> {
+        reason: String,
+        now_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, u64> {
         self.with(move |state| {
-            Ok(state
-                .failed
-                .range((endpoint, since_ms, DeliveryId::MIN)..)
-                .take_while(|(e, _, _)| *e == endpoint)
-                .map(|(_, _, id)| *id)
-                .collect())
-        })
-    }
-
-    fn prune_delivered(&self, before_ms: i64) -> StoreFuture<'_, u64> {
-        self.with(move |state| {
-            let old: Vec<DeliveryId> = state
-                .finished
-                .values()
-                .filter(|r| r.status == DeliveryStatus::Delivered)
-                .filter(|r| r.finished_at_ms.unwrap_or_default() < before_ms)
-                .map(|r| r.id)
-                .collect();
-            for id in &old {
-                state.finished.remove(id);
-                state.payloads.remove(id);
-            }
-            Ok(u64::try_from(old.len()).unwrap_or(u64::MAX))
+            let State { queue, records, .. } = state;
+            tables::cancel_open(records, queue, endpoint, &reason, now_ms, limit)
         })
     }
 
@@ -214,5 +259,83 @@ impl Store for MemoryStore {
     /// sender on a clone after shutting the first one down.
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+impl HistoryStore for MemoryStore {
+    fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<DeliveryRecord>> {
+        self.with(move |state| state.records.delivery(id))
+    }
+
+    fn deliveries(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, Vec<DeliveryRecord>> {
+        self.with(move |state| {
+            Ok(ids
+                .iter()
+                .filter_map(|id| state.records.deliveries.get(id).cloned())
+                .collect())
+        })
+    }
+
+    fn message(
+        &self,
+        organization: OrganizationId,
+        event: EventId,
+    ) -> StoreFuture<'_, Option<MessageRecord>> {
+        self.with(move |state| state.records.message(&organization, event))
+    }
+
+    fn messages(
+        &self,
+        organization: OrganizationId,
+        events: Vec<EventId>,
+    ) -> StoreFuture<'_, Vec<MessageRecord>> {
+        self.with(move |state| {
+            Ok(events
+                .into_iter()
+                .filter_map(|event| {
+                    state
+                        .records
+                        .messages
+                        .get(&(organization.clone(), event))
+                        .cloned()
+                })
+                .collect())
+        })
+    }
+
+    fn scan(&self, scan: Scan) -> StoreFuture<'_, Vec<Vec<u8>>> {
+        self.with(move |state| {
+            let start = match &scan.start {
+                Some(start) => Bound::Included((scan.set.clone(), start.clone())),
+                None => Bound::Included((scan.set.clone(), Vec::new())),
+            };
+            Ok(state
+                .records
+                .index
+                .range((start, Bound::Unbounded))
+                .take_while(|(set, member)| *set == scan.set && scan.contains(member))
+                .take(scan.limit)
+                .map(|(_, member)| member.clone())
+                .collect())
+        })
+    }
+
+    fn remove_finished(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, u64> {
+        self.with(move |state| tables::remove_finished(&mut state.records, &ids))
+    }
+
+    fn remove_unrouted(&self, messages: Vec<(OrganizationId, EventId)>) -> StoreFuture<'_, u64> {
+        self.with(move |state| tables::remove_unrouted(&mut state.records, &messages))
+    }
+
+    fn last_pruned(&self) -> StoreFuture<'_, Option<i64>> {
+        self.with(|state| Ok(state.last_pruned))
+    }
+
+    fn set_last_pruned(&self, at_ms: i64) -> StoreFuture<'_, ()> {
+        self.with(move |state| {
+            state.last_pruned = Some(at_ms);
+            Ok(())
+        })
     }
 }

@@ -1,6 +1,6 @@
-//! Where deliveries wait: one trait, [`Store`], for the queue, delivery state, endpoint
-//! configuration and idempotency windows, with an in-memory, an embedded (redb) and (with
-//! the `redis` feature) a Redis backend shared by several sender nodes.
+//! Where messages and deliveries are kept: the [`Store`] trait, split by concern, with an
+//! in-memory, an embedded (redb) and (with the `redis` feature) a Redis backend shared by
+//! several sender nodes.
 //!
 //! ```
 //! use webhook_sender::store::{MemoryStore, RedbStore};
@@ -12,33 +12,35 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # The queue model
+//! A store is four concerns, one trait each, and [`Store`] is every type that has all
+//! four:
 //!
-//! Every open (pending or in-flight) delivery belongs to a *chain*: the deliveries of one
-//! endpoint with one resource key, in publish order (`seq`). Only the head of a chain can be
-//! claimed, which is how per-resource ordering is kept. A claim *leases* a delivery: it
-//! becomes in flight and its due time moves to the end of the lease, so a delivery whose
-//! worker died is claimed again once the lease runs out. [`Store::finish`] ends the lease:
-//! delivered and failed deliveries leave their chain (the next one becomes the head), a
-//! retry keeps its place with a new due time.
+//! | trait | holds |
+//! |---|---|
+//! | [`ConfigStore`] | endpoints, organizations, the configuration version |
+//! | [`WindowStore`] | idempotency windows |
+//! | [`QueueStore`] | messages and deliveries entering, claims, leases, finishes, redrives, cancels |
+//! | [`HistoryStore`] | records by id, index scans for the history queries, retention |
 //!
-//! Claims are fair between endpoints: each endpoint with due work gets up to its free
-//! concurrency (its cap minus its unexpired leases, lowered by the engine's overrides for
-//! open circuit breakers and rate limits), so one endpoint's backlog of retries never holds
-//! back another endpoint's first attempts.
-//!
-//! The Redis backend (`RedisStore`, feature `redis`) keeps the same contract in Redis:
-//! chains as lists, scheduled heads and leases in per-endpoint sorted sets, leases as
-//! pending entries of a `ready` stream's consumer group (one consumer per node), and one
-//! Lua script each for enqueue, claim and finish, so that several nodes share the queue.
+//! The queue model (chains per endpoint and resource, leases, fairness) and which index
+//! serves which query on each backend are described once, in ARCHITECTURE.md ("Queue
+//! model", "History indexes"). Records cross the trait as [`DeliveryRecord`] and
+//! [`MessageRecord`], which backends keep in their versioned byte form; secondary indexes
+//! are computed by [`index`] so that backends only store and scan them. A backend in
+//! another crate checks itself with the public test suite (`webhook_sender::testing`,
+//! feature `testing`).
 
-#[cfg(test)]
-mod fixture;
+mod error;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) mod fixture;
+pub mod index;
 mod memory;
 mod queue;
+pub mod record;
 mod redb;
 #[cfg(feature = "redis")]
 mod redis;
+mod tables;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,38 +48,62 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use self::error::StoreError;
+pub use self::index::{IndexEntry, Scan};
 pub use self::memory::MemoryStore;
+pub use self::record::{DeliveryRecord, MessageRecord, Payload};
 pub use self::redb::RedbStore;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
-use crate::delivery::{AttemptRecord, Delivery};
-use crate::ids::{DeliveryId, EndpointId, OrganizationId};
+use crate::delivery::AttemptRecord;
+use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 /// How to reach Redis (URL, key prefix, timeouts) and the connection made from it,
 /// re-exported from `webhook-redis` for [`RedisStore`].
 #[cfg(feature = "redis")]
 pub use webhook_redis::{RedisConfig, RedisConnection};
 
-/// The future every [`Store`] method returns.
+/// The future every store method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// The queue and delivery state behind a [`Sender`](crate::Sender).
+/// Everything a [`Sender`](crate::Sender) needs of a store. Implemented for every type
+/// that implements the four concerns.
 ///
-/// The trait is open so that backends can live in their own crates. Every method that
-/// changes state returns only once the change is as durable as the backend promises: for
-/// [`RedbStore`], written and fsynced; for the Redis store, acknowledged by Redis.
-pub trait Store: Send + Sync + fmt::Debug + 'static {
-    /// Everything configured: endpoints and organizations. Called once when a sender starts.
+/// Every method that changes state returns only once the change is as durable as the
+/// backend promises: for [`RedbStore`], written and fsynced; for the Redis store,
+/// acknowledged by Redis.
+pub trait Store: ConfigStore + WindowStore + QueueStore + HistoryStore {}
+
+impl<T: ConfigStore + WindowStore + QueueStore + HistoryStore> Store for T {}
+
+/// Endpoints and organizations.
+pub trait ConfigStore: Send + Sync + fmt::Debug + 'static {
+    /// Everything configured. Called when a sender starts and when the configuration
+    /// version moved.
     fn load(&self) -> StoreFuture<'_, Snapshot>;
 
-    /// Creates or replaces an endpoint; its cap and enabled flag apply to claims at once.
+    /// Creates or replaces an endpoint; its cap and claimable flag apply to claims at once.
     fn put_endpoint(&self, endpoint: StoredEndpoint) -> StoreFuture<'_, ()>;
+
+    /// Removes an endpoint's configuration: nothing of it is claimed from now on. Its open
+    /// deliveries are cancelled with [`QueueStore::cancel_open`]; its history stays.
+    fn remove_endpoint(&self, id: EndpointId) -> StoreFuture<'_, ()>;
 
     /// Creates or replaces an organization.
     fn put_organization(&self, organization: StoredOrganization) -> StoreFuture<'_, ()>;
 
+    /// A number that changes whenever endpoints or organizations change in this store,
+    /// whichever process changed them. Senders read it before each publish and on their
+    /// idle poll, and [`load`](ConfigStore::load) again when it moved, so several sender
+    /// nodes on one store see each other's configuration. A store only one process can
+    /// open may return a constant.
+    fn config_version(&self) -> StoreFuture<'_, u64>;
+}
+
+/// Idempotency windows (SPEC §1), shared by every sender on the store.
+pub trait WindowStore: Send + Sync + fmt::Debug + 'static {
     /// The start of the idempotency window for `(organization, kind, entity)` at `now`
     /// (Unix seconds), opening a new window when the current one has ended
-    /// ([`webhook_core::idempotency::next_window_start`]). Shared by every sender on the store.
+    /// ([`webhook_core::idempotency::next_window_start`]).
     fn claim_idempotency_window<'a>(
         &'a self,
         organization: &'a str,
@@ -85,12 +111,20 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         entity: &'a str,
         now: i64,
     ) -> StoreFuture<'a, i64>;
+}
 
-    /// Adds deliveries (all of one publish) atomically and durably. The store assigns `seq`.
-    fn enqueue(&self, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, ()>;
+/// The delivery queue (see ARCHITECTURE.md, "Queue model").
+pub trait QueueStore: Send + Sync + fmt::Debug + 'static {
+    /// Stores a message and its deliveries atomically and durably; the store assigns each
+    /// delivery's `seq`. When the organization already has a message with this event id,
+    /// nothing is stored and that message is returned.
+    fn enqueue(
+        &self,
+        message: MessageRecord,
+        deliveries: Vec<DeliveryRecord>,
+    ) -> StoreFuture<'_, Enqueued>;
 
-    /// Leases up to `request.limit` due chain heads, fairly across endpoints (see the module
-    /// docs).
+    /// Leases up to `request.limit` due chain heads, fairly across endpoints.
     fn claim(&self, request: ClaimRequest) -> StoreFuture<'_, Claim>;
 
     /// Ends the lease `lease` of delivery `id`.
@@ -99,37 +133,78 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`StoreError::is_lease_lost`] when the delivery is not in flight under that lease.
     fn finish(&self, id: DeliveryId, lease: u64, finish: Finish) -> StoreFuture<'_, ()>;
 
-    /// One delivery, open or finished.
-    fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<Delivery>>;
-
     /// Puts a failed delivery back in its chain (at the end), due at `now_ms`, with a fresh
     /// retry round. Returns false when the delivery is not failed.
     fn redrive(&self, id: DeliveryId, now_ms: i64) -> StoreFuture<'_, bool>;
 
-    /// Failed deliveries of `endpoint` that failed at or after `since_ms`, oldest first.
-    fn failed_since(&self, endpoint: EndpointId, since_ms: i64)
-    -> StoreFuture<'_, Vec<DeliveryId>>;
-
-    /// Forgets delivered deliveries finished before `before_ms` (failed ones are kept for
-    /// redrive). May stop after a bounded number; returns how many were removed, so the
-    /// caller calls again while it is not 0.
-    fn prune_delivered(&self, before_ms: i64) -> StoreFuture<'_, u64>;
+    /// Cancels up to `limit` open deliveries of `endpoint` (pending or in flight: their
+    /// leases end, a later finish is refused) with `reason`, finished at `now_ms`.
+    /// Returns how many; the caller calls again while it is not 0.
+    fn cancel_open(
+        &self,
+        endpoint: EndpointId,
+        reason: String,
+        now_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, u64>;
 
     /// Flushes and closes. Later calls fail.
     fn close(&self) -> StoreFuture<'_, ()>;
+}
 
-    /// A number that changes whenever endpoints or organizations change in this store,
-    /// whichever process changed them. Senders read it before each publish and on their
-    /// idle poll, and [`load`](Store::load) again when it moved, so that several sender
-    /// nodes on one shared store see each other's configuration. A store that only one
-    /// process uses may keep the default, which never changes.
-    fn config_version(&self) -> StoreFuture<'_, u64> {
-        Box::pin(async { Ok(0) })
-    }
+/// Records by id, index scans and retention (see ARCHITECTURE.md, "History indexes").
+pub trait HistoryStore: Send + Sync + fmt::Debug + 'static {
+    /// One delivery, open or finished.
+    fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<DeliveryRecord>>;
+
+    /// The deliveries of `ids` that exist, in the order given.
+    fn deliveries(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, Vec<DeliveryRecord>>;
+
+    /// The organization's message with this event id.
+    fn message(
+        &self,
+        organization: OrganizationId,
+        event: EventId,
+    ) -> StoreFuture<'_, Option<MessageRecord>>;
+
+    /// The organization's messages of `events` that exist, in the order given.
+    fn messages(
+        &self,
+        organization: OrganizationId,
+        events: Vec<EventId>,
+    ) -> StoreFuture<'_, Vec<MessageRecord>>;
+
+    /// Members of an index set ([`index`]), in byte order within the scan's bounds.
+    fn scan(&self, scan: Scan) -> StoreFuture<'_, Vec<Vec<u8>>>;
+
+    /// Retention: removes these deliveries if they are finished (open ones are skipped),
+    /// with their index entries; a message goes with its last delivery. Returns how many
+    /// were removed.
+    fn remove_finished(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, u64>;
+
+    /// Retention: removes these messages if they have no deliveries left.
+    fn remove_unrouted(&self, messages: Vec<(OrganizationId, EventId)>) -> StoreFuture<'_, u64>;
+
+    /// When retention last completed a run, Unix ms (shared by every sender on the store).
+    fn last_pruned(&self) -> StoreFuture<'_, Option<i64>>;
+
+    /// Records that retention completed a run at `at_ms`.
+    fn set_last_pruned(&self, at_ms: i64) -> StoreFuture<'_, ()>;
+}
+
+/// What [`QueueStore::enqueue`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The message and its deliveries were stored.
+    Stored,
+    /// The organization already had a message with this event id; it is returned and
+    /// nothing was stored.
+    Existing(MessageRecord),
 }
 
 /// Endpoints and organizations as stored.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Every endpoint.
     pub endpoints: Vec<StoredEndpoint>,
@@ -137,18 +212,43 @@ pub struct Snapshot {
     pub organizations: Vec<StoredOrganization>,
 }
 
-/// An endpoint as the store sees it: what claims need, plus the engine's opaque
-/// configuration (which holds secrets, so `Debug` leaves it out).
+impl Snapshot {
+    /// A snapshot of these endpoints and organizations.
+    #[must_use]
+    pub fn new(endpoints: Vec<StoredEndpoint>, organizations: Vec<StoredOrganization>) -> Self {
+        Self {
+            endpoints,
+            organizations,
+        }
+    }
+}
+
+/// An endpoint as the store sees it: what claims need, plus the engine's opaque,
+/// versioned configuration (which holds secrets, so `Debug` leaves it out).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct StoredEndpoint {
     /// The endpoint.
     pub id: EndpointId,
     /// At most this many of its deliveries are in flight at once.
     pub max_concurrency: u32,
-    /// Disabled endpoints keep their queue but nothing is claimed for them.
-    pub enabled: bool,
+    /// Whether its deliveries are claimed; a paused or disabled endpoint keeps its queue.
+    pub claimable: bool,
     /// The engine's serialized configuration.
     pub data: Vec<u8>,
+}
+
+impl StoredEndpoint {
+    /// An endpoint record.
+    #[must_use]
+    pub fn new(id: EndpointId, max_concurrency: u32, claimable: bool, data: Vec<u8>) -> Self {
+        Self {
+            id,
+            max_concurrency,
+            claimable,
+            data,
+        }
+    }
 }
 
 impl fmt::Debug for StoredEndpoint {
@@ -156,18 +256,27 @@ impl fmt::Debug for StoredEndpoint {
         f.debug_struct("StoredEndpoint")
             .field("id", &self.id)
             .field("max_concurrency", &self.max_concurrency)
-            .field("enabled", &self.enabled)
+            .field("claimable", &self.claimable)
             .finish_non_exhaustive()
     }
 }
 
 /// An organization as stored; `data` holds secrets, so `Debug` leaves it out.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct StoredOrganization {
     /// The organization.
     pub id: OrganizationId,
     /// The engine's serialized configuration.
     pub data: Vec<u8>,
+}
+
+impl StoredOrganization {
+    /// An organization record.
+    #[must_use]
+    pub fn new(id: OrganizationId, data: Vec<u8>) -> Self {
+        Self { id, data }
+    }
 }
 
 impl fmt::Debug for StoredOrganization {
@@ -178,35 +287,9 @@ impl fmt::Debug for StoredOrganization {
     }
 }
 
-/// What is sent: the same bytes for every attempt, signed afresh each time.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Payload {
-    /// The event JSON (event and standard styles) or the resource JSON (domain style).
-    pub content: Vec<u8>,
-    /// The domain, for domain style.
-    pub domain: Option<String>,
-}
-
-impl fmt::Debug for Payload {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Payload")
-            .field("content_len", &self.content.len())
-            .field("domain", &self.domain)
-            .finish()
-    }
-}
-
-/// A delivery to add: its initial record (status pending, no attempts) and payload.
-#[derive(Debug, Clone)]
-pub struct NewDelivery {
-    /// The record; the store sets `seq`.
-    pub record: Delivery,
-    /// What to send.
-    pub payload: Payload,
-}
-
 /// A request to lease due deliveries.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClaimRequest {
     /// Now, Unix ms: deliveries due at or before it are claimable.
     pub now_ms: i64,
@@ -219,8 +302,29 @@ pub struct ClaimRequest {
     pub overrides: HashMap<EndpointId, usize>,
 }
 
+impl ClaimRequest {
+    /// A claim of at most `limit` deliveries due at `now_ms`, leased for `lease`.
+    #[must_use]
+    pub fn new(now_ms: i64, limit: usize, lease: Duration) -> Self {
+        Self {
+            now_ms,
+            limit,
+            lease,
+            overrides: HashMap::new(),
+        }
+    }
+
+    /// With lower caps for some endpoints.
+    #[must_use]
+    pub fn overrides(mut self, overrides: HashMap<EndpointId, usize>) -> Self {
+        self.overrides = overrides;
+        self
+    }
+}
+
 /// What a claim got.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Claim {
     /// The leased deliveries.
     pub deliveries: Vec<Claimed>,
@@ -231,13 +335,34 @@ pub struct Claim {
     pub open: u64,
 }
 
+impl Claim {
+    /// A claim result.
+    #[must_use]
+    pub fn new(deliveries: Vec<Claimed>, next_due_ms: Option<i64>, open: u64) -> Self {
+        Self {
+            deliveries,
+            next_due_ms,
+            open,
+        }
+    }
+}
+
 /// A leased delivery.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Claimed {
     /// Its record, in flight; `lease` is the token to finish it with.
-    pub record: Delivery,
-    /// What to send.
+    pub record: DeliveryRecord,
+    /// What to send (its message's payload).
     pub payload: Payload,
+}
+
+impl Claimed {
+    /// A leased record and its payload.
+    #[must_use]
+    pub fn new(record: DeliveryRecord, payload: Payload) -> Self {
+        Self { record, payload }
+    }
 }
 
 /// How a lease ends.
@@ -261,267 +386,36 @@ pub enum Finish {
     },
 }
 
-/// A store failure. Opaque, like the engine's error; backends build it with
-/// [`StoreError::backend`].
-#[derive(Debug)]
-pub struct StoreError {
-    kind: StoreErrorKind,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StoreErrorKind {
-    Backend,
-    LeaseLost,
-    Closed,
-    Corrupt,
-}
-
-impl StoreError {
-    /// The backend failed (I/O, database, network).
-    pub fn backend(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self {
-            kind: StoreErrorKind::Backend,
-            source: Some(source.into()),
-        }
-    }
-
-    /// The delivery is not in flight under the given lease.
-    #[must_use]
-    pub fn lease_lost() -> Self {
-        Self {
-            kind: StoreErrorKind::LeaseLost,
-            source: None,
-        }
-    }
-
-    /// The store was closed.
-    #[must_use]
-    pub fn closed() -> Self {
-        Self {
-            kind: StoreErrorKind::Closed,
-            source: None,
-        }
-    }
-
-    /// A stored record could not be decoded.
-    pub fn corrupt(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self {
-            kind: StoreErrorKind::Corrupt,
-            source: Some(source.into()),
-        }
-    }
-
-    /// Whether a finish was refused because the lease is gone.
-    #[must_use]
-    pub fn is_lease_lost(&self) -> bool {
-        self.kind == StoreErrorKind::LeaseLost
-    }
-
-    /// Whether the store was closed.
-    #[must_use]
-    pub fn is_closed(&self) -> bool {
-        self.kind == StoreErrorKind::Closed
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
-            StoreErrorKind::Backend => "store backend failed",
-            StoreErrorKind::LeaseLost => "delivery is not in flight under this lease",
-            StoreErrorKind::Closed => "store is closed",
-            StoreErrorKind::Corrupt => "stored record is corrupt",
-        };
-        match &self.source {
-            Some(source) => write!(f, "{what}: {source}"),
-            None => f.write_str(what),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
-
-/// The [`Store`] contract, run against every backend.
+/// The public suite ([`crate::testing`]) on every backend of this crate.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod contract {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::delivery::DeliveryStatus;
-    use crate::store::fixture;
-
-    fn new(endpoint: EndpointId, key: &str, due_at_ms: i64) -> NewDelivery {
-        fixture::new_delivery(endpoint, key, due_at_ms, key.as_bytes(), None)
-    }
-
-    fn attempt(status: u16, at_ms: i64) -> AttemptRecord {
-        fixture::response(status, at_ms, 0)
-    }
-
-    async fn claim(store: &dyn Store, now_ms: i64) -> Vec<Claimed> {
-        let request = ClaimRequest {
-            now_ms,
-            limit: 10,
-            lease: Duration::from_millis(100),
-            overrides: HashMap::new(),
-        };
-        store.claim(request).await.unwrap().deliveries
-    }
-
-    async fn contract(store: &dyn Store) {
-        let e = EndpointId::generate();
-        let stored = StoredEndpoint {
-            id: e,
-            max_concurrency: 2,
-            enabled: true,
-            data: b"{}".to_vec(),
-        };
-        store.put_endpoint(stored).await.unwrap();
-        let (a1, a2, b, later) = (
-            new(e, "a", 0),
-            new(e, "a", 0),
-            new(e, "b", 0),
-            new(e, "c", 50),
-        );
-        let ids = [a1.record.id, a2.record.id, b.record.id, later.record.id];
-        store.enqueue(vec![a1, a2, b, later]).await.unwrap();
-
-        // Heads only, due only, payloads attached.
-        let first = claim(store, 0).await;
-        let mut got: Vec<_> = first.iter().map(|c| c.record.id).collect();
-        got.sort();
-        let mut want = vec![ids[0], ids[2]];
-        want.sort();
-        assert_eq!(got, want);
-        let a = first.iter().find(|c| c.record.id == ids[0]).unwrap();
-        assert_eq!(a.payload.content, b"a");
-        assert_eq!(a.record.status, DeliveryStatus::InFlight);
-        // The cap (2) is full until a lease ends.
-        assert!(claim(store, 60).await.is_empty());
-        let wrong = store.finish(ids[0], a.record.lease + 1000, Finish::Release { at_ms: 0 });
-        assert!(wrong.await.unwrap_err().is_lease_lost());
-
-        // A retry keeps the head; delivered hands over to the next of the chain.
-        store
-            .finish(
-                ids[0],
-                a.record.lease,
-                Finish::Retry {
-                    attempt: attempt(503, 1),
-                    at_ms: 70,
-                },
-            )
-            .await
-            .unwrap();
-        let b_lease = first
-            .iter()
-            .find(|c| c.record.id == ids[2])
-            .unwrap()
-            .record
-            .lease;
-        store
-            .finish(ids[2], b_lease, Finish::Failed(attempt(400, 2)))
-            .await
-            .unwrap();
-        let next: Vec<_> = claim(store, 60).await.iter().map(|c| c.record.id).collect();
-        assert_eq!(next, vec![ids[3]], "a waits for its retry at 70");
-        let retry = claim(store, 70).await;
-        assert_eq!(retry[0].record.id, ids[0]);
-        assert_eq!(retry[0].record.round_attempts, 1);
-        store
-            .finish(
-                ids[0],
-                retry[0].record.lease,
-                Finish::Delivered(attempt(200, 71)),
-            )
-            .await
-            .unwrap();
-        // The leased `later` (lease ended at 160) comes back; a2 is now a head.
-        let mut after: Vec<_> = claim(store, 160)
-            .await
-            .iter()
-            .map(|c| c.record.id)
-            .collect();
-        after.sort();
-        let mut want = vec![ids[1], ids[3]];
-        want.sort();
-        assert_eq!(after, want);
-
-        let delivered = store.delivery(ids[0]).await.unwrap().unwrap();
-        assert_eq!(delivered.status, DeliveryStatus::Delivered);
-        assert_eq!(delivered.attempts.len(), 2);
-        assert_eq!(store.failed_since(e, 0).await.unwrap(), vec![ids[2]]);
-        assert!(store.redrive(ids[2], 200).await.unwrap());
-        assert!(store.failed_since(e, 0).await.unwrap().is_empty());
-        assert_eq!(store.prune_delivered(72).await.unwrap(), 1);
-        assert!(store.delivery(ids[0]).await.unwrap().is_none());
-
-        // Disabled endpoints keep their queue but nothing is claimed.
-        let disabled = StoredEndpoint {
-            id: e,
-            max_concurrency: 2,
-            enabled: false,
-            data: b"{}".to_vec(),
-        };
-        store.put_endpoint(disabled).await.unwrap();
-        assert!(claim(store, 10_000).await.is_empty());
-        assert_eq!(store.load().await.unwrap().endpoints.len(), 1);
-
-        // Idempotency windows.
-        let w = store
-            .claim_idempotency_window("o", "t", "e", 100)
-            .await
-            .unwrap();
-        assert_eq!(w, 100);
-        assert_eq!(
-            store
-                .claim_idempotency_window("o", "t", "e", 159)
-                .await
-                .unwrap(),
-            100
-        );
-        assert_eq!(
-            store
-                .claim_idempotency_window("o", "t", "e", 160)
-                .await
-                .unwrap(),
-            160
-        );
-        assert_eq!(
-            store
-                .claim_idempotency_window("o", "t", "f", 160)
-                .await
-                .unwrap(),
-            160
-        );
+mod suite {
+    #[tokio::test]
+    async fn memory_store_passes_the_suite() {
+        crate::testing::run(|_| async { super::MemoryStore::new() }).await;
     }
 
     #[tokio::test]
-    async fn memory_store_keeps_the_contract() {
-        contract(&MemoryStore::new()).await;
-    }
-
-    #[tokio::test]
-    async fn redb_store_keeps_the_contract() {
+    async fn redb_store_passes_the_suite() {
         let dir = tempfile::tempdir().unwrap();
-        contract(&RedbStore::open(dir.path().join("contract.redb")).unwrap()).await;
+        crate::testing::run(|case| {
+            let path = dir.path().join(format!("{case}.redb"));
+            async move { super::RedbStore::open(path).unwrap() }
+        })
+        .await;
     }
 
     #[cfg(feature = "redis")]
     #[tokio::test]
-    async fn redis_store_keeps_the_contract() {
+    async fn redis_store_passes_the_suite() {
         let server = tokio::task::spawn_blocking(webhook_testkit::RedisServer::start)
             .await
             .unwrap();
-        let config = webhook_redis::RedisConfig::new(server.url());
-        contract(&RedisStore::connect(&config).await.unwrap()).await;
+        let url = server.url();
+        crate::testing::run(|case| {
+            let config = webhook_redis::RedisConfig::new(url.clone()).prefix(format!("{case}:"));
+            async move { super::RedisStore::connect(&config).await.unwrap() }
+        })
+        .await;
     }
 }

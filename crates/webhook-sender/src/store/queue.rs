@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
 
 use super::{ClaimRequest, Finish, StoreError};
-use crate::delivery::{Delivery, DeliveryStatus, duration_millis};
+use super::record::DeliveryRecord;
+use crate::delivery::{DeliveryStatus, duration_millis};
 use crate::ids::{DeliveryId, EndpointId};
 
 const MIN_ID: DeliveryId = DeliveryId::MIN;
@@ -68,7 +69,7 @@ pub(crate) struct Leased {
 
 impl Leased {
     /// Marks the record in flight under this lease.
-    pub(crate) fn apply(&self, record: &mut Delivery) {
+    pub(crate) fn apply(&self, record: &mut DeliveryRecord) {
         record.status = DeliveryStatus::InFlight;
         record.due_at_ms = self.until_ms;
         record.lease = self.token;
@@ -77,7 +78,7 @@ impl Leased {
 
 /// Applies how a lease ended to the delivery's record, as [`Queue::finish`] did to the
 /// queue; returns whether the delivery is finished (delivered or failed).
-pub(crate) fn settle(record: &mut Delivery, finish: Finish) -> bool {
+pub(crate) fn settle(record: &mut DeliveryRecord, finish: Finish) -> bool {
     record.lease = 0;
     let (attempt, status, due_at_ms) = match finish {
         Finish::Delivered(attempt) => (Some(attempt), DeliveryStatus::Delivered, None),
@@ -114,7 +115,8 @@ pub(crate) fn due_again(finish: &Finish) -> Option<i64> {
 
 /// Prepares a failed record to go back into the queue (redrive): due at `now_ms`, with a
 /// fresh retry round. Pass it to [`Queue::push`] next.
-pub(crate) fn reopen(record: &mut Delivery, now_ms: i64) {
+pub(crate) fn reopen(record: &mut DeliveryRecord, now_ms: i64) {
+    record.status = DeliveryStatus::Pending;
     record.due_at_ms = now_ms;
     record.round_attempts = 0;
     record.finished_at_ms = None;
@@ -171,13 +173,13 @@ impl Queue {
         self.endpoints.insert(id, Limits { cap, enabled });
     }
 
-    fn place(&self, record: &Delivery) -> Place {
+    fn place(&self, record: &DeliveryRecord) -> Place {
         let chain = self.hasher.hash_one(record.resource_key.as_str());
         (record.endpoint, chain, record.seq)
     }
 
     /// Adds a stored open record at startup, in any order; call [`Queue::rebuild`] after.
-    pub(crate) fn load(&mut self, record: &Delivery) {
+    pub(crate) fn load(&mut self, record: &DeliveryRecord) {
         self.next_seq = self.next_seq.max(record.seq.saturating_add(1));
         self.next_lease = self.next_lease.max(record.lease.saturating_add(1));
         let place = self.place(record);
@@ -227,7 +229,7 @@ impl Queue {
     }
 
     /// Adds a new delivery at the end of its chain: sets its `seq`, status pending, no lease.
-    pub(crate) fn push(&mut self, record: &mut Delivery) {
+    pub(crate) fn push(&mut self, record: &mut DeliveryRecord) {
         self.prepare(record);
         let entry = self.entry(record);
         self.insert(entry);
@@ -237,7 +239,7 @@ impl Queue {
     /// a backend that must not hand it out before it is durable calls [`Queue::insert`]
     /// with its [`Queue::entry`] once it is. Entries must be inserted in `seq` order per
     /// chain, which a single writer does by inserting in the order it prepared.
-    pub(crate) fn prepare(&mut self, record: &mut Delivery) {
+    pub(crate) fn prepare(&mut self, record: &mut DeliveryRecord) {
         record.seq = self.next_seq;
         self.next_seq += 1;
         record.status = DeliveryStatus::Pending;
@@ -245,7 +247,7 @@ impl Queue {
     }
 
     /// What [`Queue::insert`] needs of a prepared record.
-    pub(crate) fn entry(&self, record: &Delivery) -> Entry {
+    pub(crate) fn entry(&self, record: &DeliveryRecord) -> Entry {
         Entry {
             place: self.place(record),
             slot: Slot {
@@ -446,6 +448,55 @@ impl Queue {
         left
     }
 
+    /// Takes up to `limit` open deliveries of `endpoint` out of the queue (pending, leased
+    /// or parked; their leases end), chain by chain from the front, and returns them. A
+    /// deleted endpoint's queue is emptied this way in bounded steps.
+    pub(crate) fn remove_open(&mut self, endpoint: EndpointId, limit: usize) -> Vec<DeliveryId> {
+        let places: Vec<(Place, Slot)> = self
+            .open
+            .range((endpoint, 0, 0)..=(endpoint, u64::MAX, u64::MAX))
+            .take(limit)
+            .map(|(place, slot)| (*place, *slot))
+            .collect();
+        let mut removed = Vec::with_capacity(places.len());
+        let mut last_chain = None;
+        for (place, slot) in places {
+            let (_, chain, seq) = place;
+            if let Some(heads) = self.due.get_mut(&endpoint) {
+                heads.remove(&(slot.due_at_ms, chain, seq));
+            }
+            if let Some(lease) = self.leases.remove(&slot.id) {
+                if let Some(leases) = self.leased.get_mut(&endpoint) {
+                    leases.remove(&(lease.until_ms, slot.id));
+                }
+            }
+            self.open.remove(&place);
+            removed.push(slot.id);
+            last_chain = Some(chain);
+        }
+        if self.leased.get(&endpoint).is_some_and(BTreeSet::is_empty) {
+            self.leased.remove(&endpoint);
+        }
+        // The limit may have cut a chain: what is left of it has a new head.
+        if let Some(chain) = last_chain {
+            let next = self
+                .open
+                .range((endpoint, chain, 0)..=(endpoint, chain, u64::MAX))
+                .next()
+                .map(|(&(_, _, seq), slot)| (slot.due_at_ms, chain, seq));
+            if let Some(head) = next {
+                self.due.entry(endpoint).or_default().insert(head);
+            }
+        }
+        self.refresh(endpoint);
+        removed
+    }
+
+    /// Forgets an endpoint's limits: nothing of it is claimed any more.
+    pub(crate) fn remove_endpoint(&mut self, endpoint: EndpointId) {
+        self.endpoints.remove(&endpoint);
+    }
+
     /// Keeps `endpoint_due` in step with the endpoint's earliest head.
     fn refresh(&mut self, endpoint: EndpointId) {
         let earliest = self
@@ -485,11 +536,11 @@ mod tests {
     use crate::delivery::AttemptRecord;
     use crate::store::fixture;
 
-    fn record(endpoint: EndpointId, key: &str, due_at_ms: i64) -> Delivery {
+    fn record(endpoint: EndpointId, key: &str, due_at_ms: i64) -> DeliveryRecord {
         fixture::delivery(endpoint, key, due_at_ms)
     }
 
-    fn push(queue: &mut Queue, endpoint: EndpointId, key: &str, due_at_ms: i64) -> Delivery {
+    fn push(queue: &mut Queue, endpoint: EndpointId, key: &str, due_at_ms: i64) -> DeliveryRecord {
         let mut record = record(endpoint, key, due_at_ms);
         queue.push(&mut record);
         record

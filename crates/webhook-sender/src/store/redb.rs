@@ -1,11 +1,11 @@
-//! The embedded durable [`Store`](super::Store): one redb file, written by one thread that
-//! commits operations in batches.
+//! The embedded durable store: one redb file, written by one thread that commits
+//! operations in batches.
 //!
 //! Every state change is sent to the writer thread over a channel. The thread takes whatever
-//! has queued up (up to 512 operations), applies it in one write transaction,
-//! commits once (one fsync) and only then answers each caller. Many concurrent publishes
-//! and acknowledgements therefore share one fsync, and a caller that got an answer knows
-//! its change is on disk.
+//! has queued up (up to 512 operations), applies it in one write transaction, commits once
+//! (one fsync) and only then answers each caller. Many concurrent publishes and
+//! acknowledgements therefore share one fsync, and a caller that got an answer knows its
+//! change is on disk.
 //!
 //! Claims do not wait for a commit: they are served from the in-memory [`Queue`] under a
 //! mutex, with the records and payloads read in a redb read transaction, and the lease is
@@ -15,15 +15,14 @@
 //! delivery of the chain becoming the head) once the finish is committed; between release
 //! and commit the delivery is parked, neither claimable nor in flight. A lease that never
 //! reached the file (a crash right after the claim) only makes the delivery due again at
-//! once on restart, which at-least-once delivery allows. Until its lease is written,
-//! [`Store::delivery`](super::Store::delivery) shows a just-claimed delivery as pending.
+//! once on restart, which at-least-once delivery allows. Until its lease is written, a
+//! just-claimed delivery reads as pending. History reads (records, index scans) are read
+//! transactions too: they never wait for the writer.
 //!
-//! The queue's indexes ([`Queue`]) live in memory and are rebuilt from the `open` table
-//! when the file is opened, so opening costs time proportional to the open deliveries. They
-//! hold about 100 bytes per open delivery; the records themselves (attempt history and
-//! all) stay on disk and are read back when a claim or finish changes them.
-//! If a commit fails, memory and disk may disagree; the store then refuses all further
-//! work (it is *poisoned*) and must be reopened, which reloads the truth from disk.
+//! The file carries a schema version in its `meta` table; a file of a newer version is
+//! refused with [`StoreError::is_incompatible`]. If a commit fails, memory and disk may
+//! disagree; the store then refuses all further work (it is *poisoned*) and must be
+//! reopened, which reloads the truth from disk.
 
 use std::fmt;
 use std::path::Path;
@@ -31,30 +30,37 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadableDatabase as _, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase as _, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
 use tokio::sync::{mpsc, oneshot};
 use webhook_core::idempotency::{WindowStarts, triple_key};
 
-use super::queue::{Entry, Leased, Parked, Queue, due_again, reopen, settle};
+use super::index::{IndexEntry, Scan};
+use super::queue::{Entry, Leased, Parked, Queue, due_again, settle};
+use super::record::{DeliveryRecord, MessageRecord};
+use super::tables::{self, Tables};
 use super::{
-    Claim, ClaimRequest, Claimed, Finish, NewDelivery, Payload, Snapshot, Store, StoreError,
-    StoreFuture, StoredEndpoint, StoredOrganization,
+    Claim, ClaimRequest, Claimed, ConfigStore, Enqueued, Finish, HistoryStore, QueueStore,
+    Snapshot, StoreError, StoreFuture, StoredEndpoint, StoredOrganization, WindowStore,
 };
-use crate::delivery::{Delivery, DeliveryStatus};
-use crate::ids::{DeliveryId, EndpointId, OrganizationId};
+use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 
 /// At most this many operations share one transaction.
 const MAX_BATCH: usize = 512;
 const CHANNEL_CAPACITY: usize = 4096;
 
+/// The file layout this build writes and the newest it opens.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_KEY: &str = "schema_version";
+const LAST_PRUNED_KEY: &str = "last_pruned_ms";
+
+const META: TableDefinition<'_, &str, i64> = TableDefinition::new("meta");
 const OPEN: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("open_deliveries");
 const FINISHED: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("finished_deliveries");
-const FAILED: TableDefinition<'_, (u128, i64, u128), ()> = TableDefinition::new("failed_index");
-const DELIVERED: TableDefinition<'_, (i64, u128), ()> = TableDefinition::new("delivered_index");
-/// At most this many delivered deliveries are pruned per call, so a prune never stalls the
-/// writer for long.
-const PRUNE_LIMIT: usize = 10_000;
-const PAYLOADS: TableDefinition<'_, u128, (Option<&str>, &[u8])> = TableDefinition::new("payloads");
+const MESSAGES: TableDefinition<'_, (&str, u128), &[u8]> = TableDefinition::new("messages");
+const INDEX: TableDefinition<'_, (&[u8], &[u8]), ()> = TableDefinition::new("index");
 const ENDPOINTS: TableDefinition<'_, u128, (u32, bool, &[u8])> = TableDefinition::new("endpoints");
 const ORGANIZATIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("organizations");
 const WINDOWS: TableDefinition<'_, &str, i64> = TableDefinition::new("idempotency_windows");
@@ -64,23 +70,25 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Op {
     Load(Reply<Snapshot>),
     PutEndpoint(StoredEndpoint, Reply<()>),
+    RemoveEndpoint(EndpointId, Reply<()>),
     PutOrganization(StoredOrganization, Reply<()>),
     PutWindow(String, i64),
     PruneWindows(i64),
-    Enqueue(Vec<NewDelivery>, Reply<()>),
+    Enqueue(MessageRecord, Vec<DeliveryRecord>, Reply<Enqueued>),
     Lease(Vec<Leased>),
     Finish(DeliveryId, Parked, Finish, Reply<()>),
-    Get(DeliveryId, Reply<Option<Delivery>>),
     Redrive(DeliveryId, i64, Reply<bool>),
-    FailedSince(EndpointId, i64, Reply<Vec<DeliveryId>>),
-    PruneDelivered(i64, Reply<u64>),
+    Cancel(EndpointId, String, i64, usize, Reply<u64>),
+    RemoveFinished(Vec<DeliveryId>, Reply<u64>),
+    RemoveUnrouted(Vec<(OrganizationId, EventId)>, Reply<u64>),
+    SetLastPruned(i64, Reply<()>),
     Close(Reply<()>),
 }
 
 /// The embedded durable store: a single redb file. Cheap to clone; clones share the file.
 ///
 /// Only one `RedbStore` can have a file open at a time; the file is closed when the last
-/// clone is dropped (or by [`Store::close`](super::Store::close)).
+/// clone is dropped (or by [`QueueStore::close`]).
 #[derive(Clone)]
 pub struct RedbStore {
     inner: Arc<Inner>,
@@ -88,13 +96,14 @@ pub struct RedbStore {
 
 struct Inner {
     ops: Mutex<Option<mpsc::Sender<Op>>>,
-    /// The file, for claims' read transactions; `None` once closed.
+    /// The file, for read transactions; `None` once closed.
     db: Mutex<Option<Arc<Database>>>,
     queue: Arc<Mutex<Queue>>,
     /// Set by the writer when a commit failed: memory and disk may disagree.
     poisoned: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
     windows: Mutex<WindowStarts>,
+    config_version: Arc<AtomicU64>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -139,7 +148,8 @@ impl RedbStore {
     ///
     /// # Errors
     /// [`StoreError`] when the file cannot be opened (for instance, another store has it
-    /// open) or holds corrupt records.
+    /// open) or holds corrupt records; [`StoreError::is_incompatible`] when a newer
+    /// version of this crate wrote it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
     }
@@ -162,11 +172,13 @@ impl RedbStore {
         let poisoned = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let commits = Arc::new(AtomicU64::new(0));
+        let config_version = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             db: Some(db.clone()),
             queue: queue.clone(),
             poisoned: poisoned.clone(),
             commits: commits.clone(),
+            config_version: config_version.clone(),
         };
         let writer = std::thread::Builder::new()
             .name("webhook-redb-writer".into())
@@ -180,6 +192,7 @@ impl RedbStore {
                 poisoned,
                 commits,
                 windows: Mutex::new(windows),
+                config_version,
                 writer: Mutex::new(Some(writer)),
             }),
         })
@@ -220,21 +233,36 @@ impl RedbStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Leases due deliveries from the in-memory queue and reads their records and payloads
-    /// in a read transaction; the leases reach the file in the writer's next batch.
-    fn claim_now(&self, request: &ClaimRequest) -> Result<Claim, StoreError> {
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
         if self.inner.poisoned.load(Ordering::SeqCst) {
             return Err(StoreError::backend(
                 "store is poisoned by an earlier failed commit",
             ));
         }
-        let db = self
-            .inner
+        self.inner
             .db
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or_else(StoreError::closed)?;
+            .ok_or_else(StoreError::closed)
+    }
+
+    /// Runs `read` in a read transaction, now.
+    fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
+    ) -> StoreFuture<'_, T> {
+        let result = self.db().and_then(|db| {
+            let txn = db.begin_read().map_err(StoreError::backend)?;
+            read(&txn)
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    /// Leases due deliveries from the in-memory queue and reads their records and payloads
+    /// in a read transaction; the leases reach the file in the writer's next batch.
+    fn claim_now(&self, request: &ClaimRequest) -> Result<Claim, StoreError> {
+        let db = self.db()?;
         let (leases, next_due_ms, open) = {
             let mut queue = self.queue();
             let (leases, next_due_ms) = queue.claim(request);
@@ -242,42 +270,38 @@ impl RedbStore {
         };
         let open = u64::try_from(open).unwrap_or(u64::MAX);
         if leases.is_empty() {
-            return Ok(Claim {
-                deliveries: Vec::new(),
-                next_due_ms,
-                open,
-            });
+            return Ok(Claim::new(Vec::new(), next_due_ms, open));
         }
         // On an error below the leases taken simply run out and the deliveries become due
         // again.
         let txn = db.begin_read().map_err(StoreError::backend)?;
         let records = txn.open_table(OPEN).map_err(StoreError::backend)?;
-        let payloads = txn.open_table(PAYLOADS).map_err(StoreError::backend)?;
+        let messages = txn.open_table(MESSAGES).map_err(StoreError::backend)?;
         let mut deliveries = Vec::with_capacity(leases.len());
         for leased in &leases {
             let mut record = open_record(&records, leased.id)?;
             leased.apply(&mut record);
-            let payload = read_payload(&payloads, leased.id)?;
-            deliveries.push(Claimed { record, payload });
+            let message = read_message(&messages, &record.organization, record.event)?
+                .ok_or_else(|| {
+                    StoreError::corrupt(format!("delivery {} has no message", record.id))
+                })?;
+            deliveries.push(Claimed::new(record, message.payload));
         }
         self.send_without_reply(Op::Lease(leases));
-        Ok(Claim {
-            deliveries,
-            next_due_ms,
-            open,
-        })
+        Ok(Claim::new(deliveries, next_due_ms, open))
     }
 
     fn send_without_reply(&self, op: Op) {
         if let Some(sender) = self.sender() {
             // Best effort: a window that is not persisted only means a restarted sender may
-            // start a new window a little early.
+            // start a new window a little early; a lease not written only makes the
+            // delivery due again at once after a crash.
             let _ = sender.try_send(op);
         }
     }
 }
 
-impl Store for RedbStore {
+impl ConfigStore for RedbStore {
     fn load(&self) -> StoreFuture<'_, Snapshot> {
         self.call(Op::Load)
     }
@@ -286,10 +310,22 @@ impl Store for RedbStore {
         self.call(|reply| Op::PutEndpoint(endpoint, reply))
     }
 
+    fn remove_endpoint(&self, id: EndpointId) -> StoreFuture<'_, ()> {
+        self.call(|reply| Op::RemoveEndpoint(id, reply))
+    }
+
     fn put_organization(&self, organization: StoredOrganization) -> StoreFuture<'_, ()> {
         self.call(|reply| Op::PutOrganization(organization, reply))
     }
 
+    /// Counts the changes made through this handle: only one process can open the file.
+    fn config_version(&self) -> StoreFuture<'_, u64> {
+        let version = self.inner.config_version.load(Ordering::SeqCst);
+        Box::pin(std::future::ready(Ok(version)))
+    }
+}
+
+impl WindowStore for RedbStore {
     fn claim_idempotency_window<'a>(
         &'a self,
         organization: &'a str,
@@ -315,9 +351,15 @@ impl Store for RedbStore {
         }
         Box::pin(std::future::ready(Ok(start)))
     }
+}
 
-    fn enqueue(&self, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, ()> {
-        self.call(|reply| Op::Enqueue(deliveries, reply))
+impl QueueStore for RedbStore {
+    fn enqueue(
+        &self,
+        message: MessageRecord,
+        deliveries: Vec<DeliveryRecord>,
+    ) -> StoreFuture<'_, Enqueued> {
+        self.call(|reply| Op::Enqueue(message, deliveries, reply))
     }
 
     fn claim(&self, request: ClaimRequest) -> StoreFuture<'_, Claim> {
@@ -335,24 +377,18 @@ impl Store for RedbStore {
         }
     }
 
-    fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<Delivery>> {
-        self.call(|reply| Op::Get(id, reply))
-    }
-
     fn redrive(&self, id: DeliveryId, now_ms: i64) -> StoreFuture<'_, bool> {
         self.call(|reply| Op::Redrive(id, now_ms, reply))
     }
 
-    fn failed_since(
+    fn cancel_open(
         &self,
         endpoint: EndpointId,
-        since_ms: i64,
-    ) -> StoreFuture<'_, Vec<DeliveryId>> {
-        self.call(|reply| Op::FailedSince(endpoint, since_ms, reply))
-    }
-
-    fn prune_delivered(&self, before_ms: i64) -> StoreFuture<'_, u64> {
-        self.call(|reply| Op::PruneDelivered(before_ms, reply))
+        reason: String,
+        now_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, u64> {
+        self.call(|reply| Op::Cancel(endpoint, reason, now_ms, limit, reply))
     }
 
     fn close(&self) -> StoreFuture<'_, ()> {
@@ -377,13 +413,134 @@ impl Store for RedbStore {
     }
 }
 
-/// Reads the queue and idempotency windows from the file, creating missing tables.
+impl HistoryStore for RedbStore {
+    fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<DeliveryRecord>> {
+        self.read(move |txn| {
+            let open = txn.open_table(OPEN).map_err(StoreError::backend)?;
+            let finished = txn.open_table(FINISHED).map_err(StoreError::backend)?;
+            any_record(&open, &finished, id)
+        })
+    }
+
+    fn deliveries(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, Vec<DeliveryRecord>> {
+        self.read(move |txn| {
+            let open = txn.open_table(OPEN).map_err(StoreError::backend)?;
+            let finished = txn.open_table(FINISHED).map_err(StoreError::backend)?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(record) = any_record(&open, &finished, id)? {
+                    found.push(record);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn message(
+        &self,
+        organization: OrganizationId,
+        event: EventId,
+    ) -> StoreFuture<'_, Option<MessageRecord>> {
+        self.read(move |txn| {
+            let messages = txn.open_table(MESSAGES).map_err(StoreError::backend)?;
+            read_message(&messages, &organization, event)
+        })
+    }
+
+    fn messages(
+        &self,
+        organization: OrganizationId,
+        events: Vec<EventId>,
+    ) -> StoreFuture<'_, Vec<MessageRecord>> {
+        self.read(move |txn| {
+            let messages = txn.open_table(MESSAGES).map_err(StoreError::backend)?;
+            let mut found = Vec::with_capacity(events.len());
+            for event in events {
+                if let Some(message) = read_message(&messages, &organization, event)? {
+                    found.push(message);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn scan(&self, scan: Scan) -> StoreFuture<'_, Vec<Vec<u8>>> {
+        self.read(move |txn| {
+            let index = txn.open_table(INDEX).map_err(StoreError::backend)?;
+            let start: &[u8] = scan.start.as_deref().unwrap_or(&[]);
+            let mut members = Vec::new();
+            for row in index
+                .range((scan.set.as_slice(), start)..)
+                .map_err(StoreError::backend)?
+            {
+                let (key, _) = row.map_err(StoreError::backend)?;
+                let (set, member) = key.value();
+                if set != scan.set.as_slice() || !scan.contains(member) {
+                    break;
+                }
+                members.push(member.to_vec());
+                if members.len() >= scan.limit {
+                    break;
+                }
+            }
+            Ok(members)
+        })
+    }
+
+    fn remove_finished(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, u64> {
+        self.call(|reply| Op::RemoveFinished(ids, reply))
+    }
+
+    fn remove_unrouted(&self, messages: Vec<(OrganizationId, EventId)>) -> StoreFuture<'_, u64> {
+        self.call(|reply| Op::RemoveUnrouted(messages, reply))
+    }
+
+    fn last_pruned(&self) -> StoreFuture<'_, Option<i64>> {
+        self.read(|txn| {
+            let meta = txn.open_table(META).map_err(StoreError::backend)?;
+            Ok(meta
+                .get(LAST_PRUNED_KEY)
+                .map_err(StoreError::backend)?
+                .map(|v| v.value()))
+        })
+    }
+
+    fn set_last_pruned(&self, at_ms: i64) -> StoreFuture<'_, ()> {
+        self.call(|reply| Op::SetLastPruned(at_ms, reply))
+    }
+}
+
+/// Checks the schema version, creates missing tables, and reads the queue and idempotency
+/// windows from the file.
 fn load(db: &Database) -> Result<(Queue, WindowStarts), StoreError> {
     let txn = db.begin_write().map_err(StoreError::backend)?;
     {
+        let mut meta = txn.open_table(META).map_err(StoreError::backend)?;
+        let version = meta
+            .get(SCHEMA_KEY)
+            .map_err(StoreError::backend)?
+            .map(|v| v.value());
+        match version {
+            Some(SCHEMA_VERSION) => {}
+            Some(version) if version > SCHEMA_VERSION => {
+                return Err(StoreError::incompatible(format!(
+                    "the file has schema version {version}; this build reads up to \
+                     {SCHEMA_VERSION}: open it with a newer version of webhook-sender"
+                )));
+            }
+            Some(version) => {
+                return Err(StoreError::incompatible(format!(
+                    "the file has schema version {version}, which this build cannot upgrade"
+                )));
+            }
+            None => {
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION)
+                    .map_err(StoreError::backend)?;
+            }
+        }
+        drop(meta);
         // Creates every table, so that reads below and later batches find them.
-        let tables = Tables::open(&txn)?;
-        drop(tables);
+        drop(WriteTables::open(&txn)?);
     }
     txn.commit().map_err(StoreError::backend)?;
 
@@ -392,13 +549,13 @@ fn load(db: &Database) -> Result<(Queue, WindowStarts), StoreError> {
     let endpoints = txn.open_table(ENDPOINTS).map_err(StoreError::backend)?;
     for row in endpoints.iter().map_err(StoreError::backend)? {
         let (id, value) = row.map_err(StoreError::backend)?;
-        let (cap, enabled, _) = value.value();
-        queue.set_endpoint(EndpointId::from_u128(id.value()), cap, enabled);
+        let (cap, claimable, _) = value.value();
+        queue.set_endpoint(EndpointId::from_u128(id.value()), cap, claimable);
     }
     let open = txn.open_table(OPEN).map_err(StoreError::backend)?;
     for row in open.iter().map_err(StoreError::backend)? {
         let (_, value) = row.map_err(StoreError::backend)?;
-        queue.load(&decode(value.value())?);
+        queue.load(&DeliveryRecord::decode(value.value())?);
     }
     queue.rebuild();
     let mut windows = WindowStarts::new();
@@ -410,25 +567,28 @@ fn load(db: &Database) -> Result<(Queue, WindowStarts), StoreError> {
     Ok((queue, windows))
 }
 
-fn decode(bytes: &[u8]) -> Result<Delivery, StoreError> {
-    serde_json::from_slice(bytes).map_err(StoreError::corrupt)
-}
-
-fn encode(record: &Delivery) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(record).map_err(StoreError::corrupt)
-}
-
-/// The record stored under `id` in one of the delivery tables, in a read or a write
-/// transaction.
+/// The record stored under `id` in one of the delivery tables.
 fn read_record(
     table: &impl ReadableTable<u128, &'static [u8]>,
     id: DeliveryId,
-) -> Result<Option<Delivery>, StoreError> {
+) -> Result<Option<DeliveryRecord>, StoreError> {
     table
         .get(id.as_u128())
         .map_err(StoreError::backend)?
-        .map(|bytes| decode(bytes.value()))
+        .map(|bytes| DeliveryRecord::decode(bytes.value()))
         .transpose()
+}
+
+/// The record of `id`, open or finished.
+fn any_record(
+    open: &impl ReadableTable<u128, &'static [u8]>,
+    finished: &impl ReadableTable<u128, &'static [u8]>,
+    id: DeliveryId,
+) -> Result<Option<DeliveryRecord>, StoreError> {
+    match read_record(open, id)? {
+        Some(record) => Ok(Some(record)),
+        None => read_record(finished, id),
+    }
 }
 
 /// An open delivery's record. The queue knows it is open, so a missing record means the
@@ -436,77 +596,124 @@ fn read_record(
 fn open_record(
     table: &impl ReadableTable<u128, &'static [u8]>,
     id: DeliveryId,
-) -> Result<Delivery, StoreError> {
+) -> Result<DeliveryRecord, StoreError> {
     read_record(table, id)?
         .ok_or_else(|| StoreError::corrupt(format!("open delivery {id} has no record")))
 }
 
-/// What an open delivery sends; missing means the file is inconsistent.
-fn read_payload(
-    table: &impl ReadableTable<u128, (Option<&'static str>, &'static [u8])>,
-    id: DeliveryId,
-) -> Result<Payload, StoreError> {
-    let guard = table
-        .get(id.as_u128())
+fn read_message(
+    table: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
+    organization: &OrganizationId,
+    event: EventId,
+) -> Result<Option<MessageRecord>, StoreError> {
+    table
+        .get((organization.as_str(), event.as_u128()))
         .map_err(StoreError::backend)?
-        .ok_or_else(|| StoreError::corrupt(format!("delivery {id} has no payload")))?;
-    let (domain, content) = guard.value();
-    Ok(Payload {
-        content: content.to_vec(),
-        domain: domain.map(str::to_owned),
-    })
+        .map(|bytes| MessageRecord::decode(bytes.value()))
+        .transpose()
 }
 
 /// Every table, open in one write transaction.
-struct Tables<'txn> {
+struct WriteTables<'txn> {
+    meta: redb::Table<'txn, &'static str, i64>,
     open: redb::Table<'txn, u128, &'static [u8]>,
     finished: redb::Table<'txn, u128, &'static [u8]>,
-    failed: redb::Table<'txn, (u128, i64, u128), ()>,
-    delivered: redb::Table<'txn, (i64, u128), ()>,
-    payloads: redb::Table<'txn, u128, (Option<&'static str>, &'static [u8])>,
+    messages: redb::Table<'txn, (&'static str, u128), &'static [u8]>,
+    index: redb::Table<'txn, (&'static [u8], &'static [u8]), ()>,
     endpoints: redb::Table<'txn, u128, (u32, bool, &'static [u8])>,
     organizations: redb::Table<'txn, &'static str, &'static [u8]>,
     windows: redb::Table<'txn, &'static str, i64>,
 }
 
-impl<'txn> Tables<'txn> {
+impl<'txn> WriteTables<'txn> {
     fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         Ok(Self {
+            meta: txn.open_table(META).map_err(StoreError::backend)?,
             open: txn.open_table(OPEN).map_err(StoreError::backend)?,
             finished: txn.open_table(FINISHED).map_err(StoreError::backend)?,
-            failed: txn.open_table(FAILED).map_err(StoreError::backend)?,
-            delivered: txn.open_table(DELIVERED).map_err(StoreError::backend)?,
-            payloads: txn.open_table(PAYLOADS).map_err(StoreError::backend)?,
+            messages: txn.open_table(MESSAGES).map_err(StoreError::backend)?,
+            index: txn.open_table(INDEX).map_err(StoreError::backend)?,
             endpoints: txn.open_table(ENDPOINTS).map_err(StoreError::backend)?,
             organizations: txn.open_table(ORGANIZATIONS).map_err(StoreError::backend)?,
             windows: txn.open_table(WINDOWS).map_err(StoreError::backend)?,
         })
     }
+}
 
-    fn upsert(&mut self, record: &Delivery) -> Result<(), StoreError> {
-        self.open
-            .insert(record.id.as_u128(), encode(record)?.as_slice())
+impl Tables for WriteTables<'_> {
+    fn delivery(&self, id: DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
+        any_record(&self.open, &self.finished, id)
+    }
+
+    fn put_delivery(
+        &mut self,
+        record: &DeliveryRecord,
+        was_open: Option<bool>,
+    ) -> Result<(), StoreError> {
+        let id = record.id.as_u128();
+        let bytes = record.encode();
+        let (table, other) = if record.is_open() {
+            (&mut self.open, &mut self.finished)
+        } else {
+            (&mut self.finished, &mut self.open)
+        };
+        table
+            .insert(id, bytes.as_slice())
+            .map_err(StoreError::backend)?;
+        if was_open.is_some_and(|was_open| was_open != record.is_open()) {
+            other.remove(id).map_err(StoreError::backend)?;
+        }
+        Ok(())
+    }
+
+    fn delete_delivery(&mut self, record: &DeliveryRecord) -> Result<(), StoreError> {
+        let table = if record.is_open() {
+            &mut self.open
+        } else {
+            &mut self.finished
+        };
+        table
+            .remove(record.id.as_u128())
             .map_err(StoreError::backend)?;
         Ok(())
     }
 
-    /// Moves a delivered or failed record from the open table to the finished one.
-    fn finished(&mut self, record: &Delivery) -> Result<(), StoreError> {
-        let id = record.id.as_u128();
-        self.open.remove(id).map_err(StoreError::backend)?;
-        self.finished
-            .insert(id, encode(record)?.as_slice())
+    fn message(
+        &self,
+        organization: &OrganizationId,
+        event: EventId,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        read_message(&self.messages, organization, event)
+    }
+
+    fn put_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.messages
+            .insert(
+                (record.organization.as_str(), record.event.as_u128()),
+                record.encode().as_slice(),
+            )
             .map_err(StoreError::backend)?;
-        let at = record.finished_at_ms.unwrap_or_default();
-        if record.status == DeliveryStatus::Failed {
-            self.failed
-                .insert((record.endpoint.as_u128(), at, id), ())
-                .map_err(StoreError::backend)?;
-        } else {
-            self.delivered
-                .insert((at, id), ())
-                .map_err(StoreError::backend)?;
-        }
+        Ok(())
+    }
+
+    fn delete_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.messages
+            .remove((record.organization.as_str(), record.event.as_u128()))
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    fn insert_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
+        self.index
+            .insert((entry.set.as_slice(), entry.member.as_slice()), ())
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
+        self.index
+            .remove((entry.set.as_slice(), entry.member.as_slice()))
+            .map_err(StoreError::backend)?;
         Ok(())
     }
 }
@@ -517,6 +724,7 @@ struct Writer {
     queue: Arc<Mutex<Queue>>,
     poisoned: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
+    config_version: Arc<AtomicU64>,
 }
 
 /// A queue change that takes effect only once the batch that wrote it is committed.
@@ -525,6 +733,8 @@ enum Effect {
     Insert(Entry),
     /// A finished lease's delivery is due again, or leaves its chain.
     Settle(Parked, Option<i64>),
+    /// The configuration changed.
+    ConfigChanged,
 }
 
 /// An operation's answer, sent once the batch is committed.
@@ -541,10 +751,6 @@ fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> 
 }
 
 impl Writer {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn run(mut self, mut ops: mpsc::Receiver<Op>) {
         while let Some(first) = ops.blocking_recv() {
             let mut batch = vec![first];
@@ -597,7 +803,7 @@ impl Writer {
         let mut close: Option<Reply<()>> = None;
         let mut failure: Option<String> = None;
         {
-            let mut tables = match Tables::open(&txn) {
+            let mut tables = match WriteTables::open(&txn) {
                 Ok(tables) => tables,
                 Err(error) => {
                     let message = error.to_string();
@@ -644,12 +850,15 @@ impl Writer {
             // here.
             self.poisoned.store(true, Ordering::SeqCst);
         } else if !effects.is_empty() {
-            let mut queue = self.queue();
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             for effect in effects {
                 match effect {
                     Effect::Insert(entry) => queue.insert(entry),
                     Effect::Settle(parked, due_again) => {
                         queue.settle_parked(parked, due_again);
+                    }
+                    Effect::ConfigChanged => {
+                        self.config_version.fetch_add(1, Ordering::SeqCst);
                     }
                 }
             }
@@ -671,7 +880,7 @@ impl Writer {
     /// storage failed and the batch must be abandoned.
     fn apply(
         &mut self,
-        tables: &mut Tables<'_>,
+        tables: &mut WriteTables<'_>,
         effects: &mut Vec<Effect>,
         op: Op,
     ) -> Result<Option<Answer>, (Answer, StoreError)> {
@@ -688,29 +897,36 @@ impl Writer {
                 }
             }};
         }
+        macro_rules! quietly {
+            ($body:expr) => {{
+                let (done, _) = oneshot::channel::<Result<(), StoreError>>();
+                run!(done, $body).map(|_| None)
+            }};
+        }
         let queue = &self.queue;
         let queue = || queue.lock().unwrap_or_else(PoisonError::into_inner);
         match op {
             Op::Load(reply) => run!(reply, {
-                let mut snapshot = Snapshot::default();
+                let mut endpoints = Vec::new();
                 for row in tables.endpoints.iter().map_err(StoreError::backend)? {
                     let (id, value) = row.map_err(StoreError::backend)?;
-                    let (max_concurrency, enabled, data) = value.value();
-                    snapshot.endpoints.push(StoredEndpoint {
-                        id: EndpointId::from_u128(id.value()),
+                    let (max_concurrency, claimable, data) = value.value();
+                    endpoints.push(StoredEndpoint::new(
+                        EndpointId::from_u128(id.value()),
                         max_concurrency,
-                        enabled,
-                        data: data.to_vec(),
-                    });
+                        claimable,
+                        data.to_vec(),
+                    ));
                 }
+                let mut organizations = Vec::new();
                 for row in tables.organizations.iter().map_err(StoreError::backend)? {
                     let (id, data) = row.map_err(StoreError::backend)?;
-                    snapshot.organizations.push(StoredOrganization {
-                        id: OrganizationId::new(id.value()),
-                        data: data.value().to_vec(),
-                    });
+                    organizations.push(StoredOrganization::new(
+                        OrganizationId::new(id.value()),
+                        data.value().to_vec(),
+                    ));
                 }
-                Ok(snapshot)
+                Ok(Snapshot::new(endpoints, organizations))
             }),
             Op::PutEndpoint(endpoint, reply) => run!(reply, {
                 tables
@@ -719,12 +935,22 @@ impl Writer {
                         endpoint.id.as_u128(),
                         (
                             endpoint.max_concurrency,
-                            endpoint.enabled,
+                            endpoint.claimable,
                             endpoint.data.as_slice(),
                         ),
                     )
                     .map_err(StoreError::backend)?;
-                queue().set_endpoint(endpoint.id, endpoint.max_concurrency, endpoint.enabled);
+                queue().set_endpoint(endpoint.id, endpoint.max_concurrency, endpoint.claimable);
+                effects.push(Effect::ConfigChanged);
+                Ok(())
+            }),
+            Op::RemoveEndpoint(id, reply) => run!(reply, {
+                tables
+                    .endpoints
+                    .remove(id.as_u128())
+                    .map_err(StoreError::backend)?;
+                queue().remove_endpoint(id);
+                effects.push(Effect::ConfigChanged);
                 Ok(())
             }),
             Op::PutOrganization(organization, reply) => run!(reply, {
@@ -732,145 +958,78 @@ impl Writer {
                     .organizations
                     .insert(organization.id.as_str(), organization.data.as_slice())
                     .map_err(StoreError::backend)?;
+                effects.push(Effect::ConfigChanged);
                 Ok(())
             }),
-            Op::PutWindow(key, start) => {
-                let (done, _) = oneshot::channel();
-                run!(done, {
-                    tables
-                        .windows
-                        .insert(key.as_str(), start)
-                        .map_err(StoreError::backend)?;
-                    Ok(())
-                })
-                .map(|_| None)
-            }
-            Op::PruneWindows(before) => {
-                let (done, _) = oneshot::channel();
-                run!(done, {
-                    tables
-                        .windows
-                        .retain(|_, start| start >= before)
-                        .map_err(StoreError::backend)?;
-                    Ok(())
-                })
-                .map(|_| None)
-            }
-            Op::Enqueue(mut deliveries, reply) => run!(reply, {
+            Op::PutWindow(key, start) => quietly!({
+                tables
+                    .windows
+                    .insert(key.as_str(), start)
+                    .map_err(StoreError::backend)?;
+                Ok(())
+            }),
+            Op::PruneWindows(before) => quietly!({
+                tables
+                    .windows
+                    .retain(|_, start| start >= before)
+                    .map_err(StoreError::backend)?;
+                Ok(())
+            }),
+            Op::Enqueue(message, mut deliveries, reply) => run!(reply, {
+                if let Some(existing) = tables::existing(tables, &message)? {
+                    return Ok(Enqueued::Existing(existing));
+                }
                 {
                     let mut queue = queue();
-                    for new in &mut deliveries {
-                        queue.prepare(&mut new.record);
-                        effects.push(Effect::Insert(queue.entry(&new.record)));
+                    for record in &mut deliveries {
+                        queue.prepare(record);
+                        effects.push(Effect::Insert(queue.entry(record)));
                     }
                 }
-                for new in deliveries {
-                    let record = new.record;
-                    let id = record.id.as_u128();
-                    tables
-                        .payloads
-                        .insert(
-                            id,
-                            (
-                                new.payload.domain.as_deref(),
-                                new.payload.content.as_slice(),
-                            ),
-                        )
-                        .map_err(StoreError::backend)?;
-                    tables.upsert(&record)?;
+                tables::insert_message(tables, message, &deliveries)
+            }),
+            Op::Lease(leases) => quietly!({
+                for leased in leases {
+                    // A delivery finished before its lease was written has left the
+                    // table: nothing to do.
+                    if let Some(mut record) = read_record(&tables.open, leased.id)? {
+                        leased.apply(&mut record);
+                        tables.put_delivery(&record, Some(true))?;
+                    }
                 }
                 Ok(())
             }),
-            Op::Lease(leases) => {
-                let (done, _) = oneshot::channel();
-                run!(done, {
-                    for leased in leases {
-                        // A delivery finished before its lease was written has left the
-                        // table: nothing to do.
-                        if let Some(mut record) = read_record(&tables.open, leased.id)? {
-                            leased.apply(&mut record);
-                            tables.upsert(&record)?;
-                        }
-                    }
-                    Ok(())
-                })
-                .map(|_| None)
-            }
             Op::Finish(id, parked, finish, reply) => run!(reply, {
                 effects.push(Effect::Settle(parked, due_again(&finish)));
-                let mut record = open_record(&tables.open, id)?;
-                if settle(&mut record, finish) {
-                    tables.finished(&record)
-                } else {
-                    tables.upsert(&record)
-                }
-            }),
-            Op::Get(id, reply) => run!(reply, {
-                match read_record(&tables.open, id)? {
-                    Some(record) => Ok(Some(record)),
-                    None => read_record(&tables.finished, id),
-                }
+                let before = open_record(&tables.open, id)?;
+                let mut after = before.clone();
+                settle(&mut after, finish);
+                tables::write_delivery(tables, Some(&before), &after)
             }),
             Op::Redrive(id, now_ms, reply) => run!(reply, {
-                let Some(record) = read_record(&tables.finished, id)? else {
-                    return Ok(false);
-                };
-                if record.status != DeliveryStatus::Failed {
-                    return Ok(false);
+                let mut queue = queue();
+                match tables::redrive(tables, &mut queue, id, now_ms)? {
+                    Some(record) => {
+                        effects.push(Effect::Insert(queue.entry(&record)));
+                        Ok(true)
+                    }
+                    None => Ok(false),
                 }
-                tables
-                    .finished
-                    .remove(id.as_u128())
-                    .map_err(StoreError::backend)?;
-                let failed_at = record.finished_at_ms.unwrap_or_default();
-                tables
-                    .failed
-                    .remove((record.endpoint.as_u128(), failed_at, id.as_u128()))
-                    .map_err(StoreError::backend)?;
-                let mut record = record;
-                reopen(&mut record, now_ms);
-                let entry = {
-                    let mut queue = queue();
-                    queue.prepare(&mut record);
-                    queue.entry(&record)
-                };
-                effects.push(Effect::Insert(entry));
-                tables.upsert(&record)?;
-                Ok(true)
             }),
-            Op::FailedSince(endpoint, since_ms, reply) => run!(reply, {
-                let e = endpoint.as_u128();
-                let mut ids = Vec::new();
-                for row in tables
-                    .failed
-                    .range((e, since_ms, 0)..=(e, i64::MAX, u128::MAX))
-                    .map_err(StoreError::backend)?
-                {
-                    let (key, _) = row.map_err(StoreError::backend)?;
-                    ids.push(DeliveryId::from_u128(key.value().2));
-                }
-                Ok(ids)
+            Op::Cancel(endpoint, reason, now_ms, limit, reply) => run!(reply, {
+                let mut queue = queue();
+                tables::cancel_open(tables, &mut queue, endpoint, &reason, now_ms, limit)
             }),
-            Op::PruneDelivered(before_ms, reply) => run!(reply, {
-                let mut old = Vec::new();
-                for row in tables
-                    .delivered
-                    .range(..(before_ms, 0))
-                    .map_err(StoreError::backend)?
-                    .take(PRUNE_LIMIT)
-                {
-                    let (key, _) = row.map_err(StoreError::backend)?;
-                    old.push(key.value());
-                }
-                for (at, id) in &old {
-                    tables
-                        .delivered
-                        .remove((*at, *id))
-                        .map_err(StoreError::backend)?;
-                    tables.finished.remove(*id).map_err(StoreError::backend)?;
-                    tables.payloads.remove(*id).map_err(StoreError::backend)?;
-                }
-                Ok(u64::try_from(old.len()).unwrap_or(u64::MAX))
+            Op::RemoveFinished(ids, reply) => run!(reply, tables::remove_finished(tables, &ids)),
+            Op::RemoveUnrouted(keys, reply) => {
+                run!(reply, tables::remove_unrouted(tables, &keys))
+            }
+            Op::SetLastPruned(at_ms, reply) => run!(reply, {
+                tables
+                    .meta
+                    .insert(LAST_PRUNED_KEY, at_ms)
+                    .map_err(StoreError::backend)?;
+                Ok(())
             }),
             Op::Close(reply) => Ok(Some(answer(reply, Ok(())))),
         }
@@ -881,14 +1040,17 @@ impl Writer {
 fn refuse(op: Op, error: impl Fn() -> StoreError) {
     match op {
         Op::Load(reply) => drop(reply.send(Err(error()))),
-        Op::PutEndpoint(_, reply) | Op::PutOrganization(_, reply) | Op::Enqueue(_, reply) => {
-            drop(reply.send(Err(error())));
-        }
-        Op::Finish(_, _, _, reply) | Op::Close(reply) => drop(reply.send(Err(error()))),
-        Op::Get(_, reply) => drop(reply.send(Err(error()))),
+        Op::PutEndpoint(_, reply)
+        | Op::RemoveEndpoint(_, reply)
+        | Op::PutOrganization(_, reply)
+        | Op::Finish(_, _, _, reply)
+        | Op::SetLastPruned(_, reply)
+        | Op::Close(reply) => drop(reply.send(Err(error()))),
+        Op::Enqueue(_, _, reply) => drop(reply.send(Err(error()))),
         Op::Redrive(_, _, reply) => drop(reply.send(Err(error()))),
-        Op::FailedSince(_, _, reply) => drop(reply.send(Err(error()))),
-        Op::PruneDelivered(_, reply) => drop(reply.send(Err(error()))),
+        Op::Cancel(_, _, _, _, reply)
+        | Op::RemoveFinished(_, reply)
+        | Op::RemoveUnrouted(_, reply) => drop(reply.send(Err(error()))),
         Op::PutWindow(..) | Op::PruneWindows(..) | Op::Lease(..) => {}
     }
 }
@@ -896,186 +1058,29 @@ fn refuse(op: Op, error: impl Fn() -> StoreError) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::collections::HashMap;
-    use std::time::Duration;
-
     use super::*;
-    use crate::delivery::{AttemptRecord, AttemptResult};
-    use crate::store::fixture;
 
-    fn new_delivery(endpoint: EndpointId, key: &str) -> NewDelivery {
-        fixture::new_delivery(endpoint, key, 0, br#"{"id":"t1"}"#, Some("TRANSACTION"))
-    }
-
-    fn request(now_ms: i64) -> ClaimRequest {
-        ClaimRequest {
-            now_ms,
-            limit: 100,
-            lease: Duration::from_secs(10),
-            overrides: HashMap::new(),
-        }
-    }
-
-    fn failed_attempt() -> AttemptRecord {
-        AttemptRecord {
-            number: 1,
-            at_ms: 1_000,
-            latency_ms: 5,
-            result: AttemptResult::Response {
-                status: 400,
-                body: "bad".into(),
-            },
-        }
-    }
-
-    async fn endpoint(store: &RedbStore) -> EndpointId {
-        let id = EndpointId::generate();
-        store
-            .put_endpoint(StoredEndpoint {
-                id,
-                max_concurrency: 4,
-                enabled: true,
-                data: b"{}".to_vec(),
-            })
-            .await
-            .unwrap();
-        id
-    }
-
-    #[tokio::test]
-    async fn everything_survives_a_reopen() {
+    #[test]
+    fn a_file_of_a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
-        let store = RedbStore::open(&path).unwrap();
-        let e = endpoint(&store).await;
-        let window = store
-            .claim_idempotency_window("org", "TRANSACTION", "t1", 1_000)
-            .await
-            .unwrap();
-        let leased = new_delivery(e, "a");
-        let failed = new_delivery(e, "b");
-        let waiting = new_delivery(e, "a");
-        let (leased_id, failed_id, waiting_id) =
-            (leased.record.id, failed.record.id, waiting.record.id);
-        store.enqueue(vec![leased, failed, waiting]).await.unwrap();
-        let claim = store.claim(request(0)).await.unwrap();
-        assert_eq!(claim.deliveries.len(), 2);
-        assert_eq!(claim.open, 3);
-        let b = claim
-            .deliveries
-            .iter()
-            .find(|c| c.record.id == failed_id)
-            .unwrap();
-        assert_eq!(b.payload.content, br#"{"id":"t1"}"#);
-        store
-            .finish(failed_id, b.record.lease, Finish::Failed(failed_attempt()))
-            .await
-            .unwrap();
-        // No close: as if the process died.
-        drop(store);
-
-        let store = RedbStore::open(&path).unwrap();
-        let snapshot = store.load().await.unwrap();
-        assert_eq!(snapshot.endpoints.len(), 1);
-        assert_eq!(
-            store
-                .claim_idempotency_window("org", "TRANSACTION", "t1", 1_059)
-                .await
-                .unwrap(),
-            window,
-            "the window survived"
-        );
-        assert!(
-            store
-                .claim(request(5_000))
-                .await
+        drop(RedbStore::open(&path).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
                 .unwrap()
-                .deliveries
-                .is_empty()
-        );
-        let again = store.claim(request(10_000)).await.unwrap();
-        assert_eq!(again.deliveries.len(), 1, "the lease ran out");
-        assert_eq!(again.deliveries[0].record.id, leased_id);
-        let failed = store.delivery(failed_id).await.unwrap().unwrap();
-        assert_eq!(failed.status, DeliveryStatus::Failed);
-        assert_eq!(failed.attempts, vec![failed_attempt()]);
-        assert_eq!(store.failed_since(e, 0).await.unwrap(), vec![failed_id]);
-        assert_eq!(store.failed_since(e, 1_006).await.unwrap(), vec![]);
-        assert!(store.redrive(failed_id, 10_000).await.unwrap());
-        assert!(
-            !store.redrive(failed_id, 10_000).await.unwrap(),
-            "only once"
-        );
-        assert!(
-            !store.redrive(waiting_id, 10_000).await.unwrap(),
-            "not failed"
-        );
-        let redriven = store.claim(request(10_001)).await.unwrap();
-        assert_eq!(redriven.deliveries.len(), 1);
-        assert_eq!(redriven.deliveries[0].record.id, failed_id);
-        store.close().await.unwrap();
-        assert!(store.claim(request(0)).await.unwrap_err().is_closed());
-    }
-
-    #[tokio::test]
-    async fn delivered_deliveries_are_pruned_and_failed_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path().join("store.redb")).unwrap();
-        let e = endpoint(&store).await;
-        let (ok, bad) = (new_delivery(e, "a"), new_delivery(e, "b"));
-        let (ok_id, bad_id) = (ok.record.id, bad.record.id);
-        store.enqueue(vec![ok, bad]).await.unwrap();
-        for claimed in store.claim(request(0)).await.unwrap().deliveries {
-            let mut attempt = failed_attempt();
-            let finish = if claimed.record.id == ok_id {
-                attempt.result = AttemptResult::Response {
-                    status: 200,
-                    body: String::new(),
-                };
-                Finish::Delivered(attempt)
-            } else {
-                Finish::Failed(attempt)
-            };
-            store
-                .finish(claimed.record.id, claimed.record.lease, finish)
-                .await
+                .insert(SCHEMA_KEY, SCHEMA_VERSION + 1)
                 .unwrap();
+            txn.commit().unwrap();
         }
-        assert_eq!(
-            store.prune_delivered(1_005).await.unwrap(),
-            0,
-            "not old enough"
-        );
-        assert_eq!(store.prune_delivered(1_006).await.unwrap(), 1);
-        assert!(store.delivery(ok_id).await.unwrap().is_none());
-        assert!(store.delivery(bad_id).await.unwrap().is_some());
-        assert_eq!(store.prune_delivered(i64::MAX).await.unwrap(), 0);
+        let error = RedbStore::open(&path).unwrap_err();
+        assert!(error.is_incompatible(), "{error}");
+        assert!(error.to_string().contains("newer version"), "{error}");
     }
 
-    #[tokio::test]
-    async fn concurrent_operations_share_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path().join("store.redb")).unwrap();
-        let e = endpoint(&store).await;
-        let before = store.commits();
-        let publishes = (0..200).map(|i| {
-            let store = store.clone();
-            tokio::spawn(
-                async move { store.enqueue(vec![new_delivery(e, &format!("r{i}"))]).await },
-            )
-        });
-        for publish in publishes.collect::<Vec<_>>() {
-            publish.await.unwrap().unwrap();
-        }
-        let commits = store.commits() - before;
-        assert!(commits < 200, "200 enqueues took {commits} commits");
-        let claim = store.claim(request(0)).await.unwrap();
-        assert_eq!(claim.open, 200);
-        assert_eq!(claim.deliveries.len(), 4, "the endpoint's cap");
-    }
-
-    #[tokio::test]
-    async fn a_second_open_of_the_same_file_is_refused_until_the_first_is_dropped() {
+    #[test]
+    fn a_second_open_of_the_same_file_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
         let first = RedbStore::open(&path).unwrap();
