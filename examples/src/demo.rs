@@ -494,7 +494,7 @@ pub async fn run(options: Options) -> Result<Summary, Box<dyn std::error::Error 
     loop {
         records.clear();
         for id in &publisher.deliveries {
-            if let Some(delivery) = sender.delivery(*id).await? {
+            if let Some(delivery) = sender.delivery(&org.into(), *id).await? {
                 records.push(delivery);
             }
         }

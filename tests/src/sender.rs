@@ -9,16 +9,17 @@
 //!
 //! let sender = loopback_sender("org-demo", "org-secret", |builder| builder.workers(8)).await;
 //! // … create an endpoint, publish …
-//! let deliveries = wait_finished(&sender, &[id], Duration::from_secs(20)).await;
+//! let org = "org-demo".into();
+//! let deliveries = wait_finished(&sender, &org, &[id], Duration::from_secs(20)).await;
 //! println!("{:?}", deliveries[0].status);
-//! let delivery = wait_one_finished(&sender, id, Duration::from_secs(20)).await;
+//! let delivery = wait_one_finished(&sender, &org, id, Duration::from_secs(20)).await;
 //! # }
 //! ```
 
 use std::time::{Duration, Instant};
 
 use webhook_core::keys::HmacSecret;
-use webhook_sender::{AllowList, Builder, Delivery, DeliveryId, Sender};
+use webhook_sender::{AllowList, Builder, Delivery, DeliveryId, OrganizationId, Sender};
 
 /// A sender on its default (memory) store that may deliver to loopback addresses, polls its
 /// store every 20 ms, waits at most 2 s for attempts in flight when shut down, and holds
@@ -26,13 +27,15 @@ use webhook_sender::{AllowList, Builder, Delivery, DeliveryId, Sender};
 /// resolver, another allow list…) before it is built.
 ///
 /// # Panics
-/// When the sender cannot be built or the secret not stored.
+/// When the sender cannot be built or the secret not stored. Its store is a
+/// [`MemoryStore`](webhook_sender::store::MemoryStore) unless `configure` sets another.
 pub async fn loopback_sender(
     organization: &str,
     secret: &str,
     configure: impl FnOnce(Builder) -> Builder,
 ) -> Sender {
     let builder = Sender::builder()
+        .store(webhook_sender::store::MemoryStore::new())
         .allow_private_networks(AllowList::loopback())
         .idle_poll(Duration::from_millis(20))
         .shutdown_timeout(Duration::from_secs(2));
@@ -48,19 +51,24 @@ pub async fn loopback_sender(
     sender
 }
 
-/// Waits until every delivery of `ids` is finished (delivered or failed), polling every
+/// Waits until every delivery of `ids` (of `organization`) is finished, polling every
 /// 20 ms; returns them in the order of `ids`.
 ///
 /// # Panics
 /// When one is still unfinished after `limit` (or cannot be read).
-pub async fn wait_finished(sender: &Sender, ids: &[DeliveryId], limit: Duration) -> Vec<Delivery> {
+pub async fn wait_finished(
+    sender: &Sender,
+    organization: &OrganizationId,
+    ids: &[DeliveryId],
+    limit: Duration,
+) -> Vec<Delivery> {
     let deadline = Instant::now() + limit;
     loop {
         let mut finished = Vec::with_capacity(ids.len());
         let mut open = None;
         for id in ids {
             let delivery = sender
-                .delivery(*id)
+                .delivery(organization, *id)
                 .await
                 .expect("read the delivery")
                 .expect("the delivery exists");
@@ -87,7 +95,12 @@ pub async fn wait_finished(sender: &Sender, ids: &[DeliveryId], limit: Duration)
 ///
 /// # Panics
 /// When it is still unfinished after `limit` (or cannot be read).
-pub async fn wait_one_finished(sender: &Sender, id: DeliveryId, limit: Duration) -> Delivery {
-    let mut finished = wait_finished(sender, &[id], limit).await;
+pub async fn wait_one_finished(
+    sender: &Sender,
+    organization: &OrganizationId,
+    id: DeliveryId,
+    limit: Duration,
+) -> Delivery {
+    let mut finished = wait_finished(sender, organization, &[id], limit).await;
     finished.pop().expect("one delivery for one id")
 }

@@ -6,14 +6,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use webhook_e2e::crash::{self, Acked, Backend, CrashSender, LEASE, PUBLISHERS, WORKERS};
 use webhook_e2e::process::ChildProcess;
 use webhook_e2e::receiver::{CountingReceiver, event_entity};
 use webhook_receiver::{Verifier, WebhookLayer};
-use webhook_sender::store::{ClaimRequest, RedbStore, Store as _};
+use webhook_sender::store::{ClaimRequest, HistoryStore as _, QueueStore as _, RedbStore};
 use webhook_sender::{DeliveryId, DeliveryStatus};
 
 const EVENTS: usize = 10_000;
@@ -109,12 +108,7 @@ fn a_sender_killed_twice_mid_stream_loses_nothing_and_dedup_makes_it_exactly_onc
     let store = RedbStore::open(&redb_file).unwrap();
     let (open, attempts, failed_attempts) = rt.block_on(async {
         let claim = store
-            .claim(ClaimRequest {
-                now_ms: i64::MAX / 2,
-                limit: 0,
-                lease: LEASE,
-                overrides: HashMap::new(),
-            })
+            .claim(ClaimRequest::new(i64::MAX / 2, 0, LEASE))
             .await
             .unwrap();
         // Many reads at once: the store's writer thread answers them in batches.

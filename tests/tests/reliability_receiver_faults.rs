@@ -78,7 +78,11 @@ async fn all_delivered(sender: &Sender, ids: &[DeliveryId], limit: Duration) -> 
     loop {
         let mut done = Vec::with_capacity(ids.len());
         for id in ids {
-            let delivery = sender.delivery(*id).await.unwrap().unwrap();
+            let delivery = sender
+                .delivery(&ORGANIZATION.into(), *id)
+                .await
+                .unwrap()
+                .unwrap();
             assert_ne!(
                 delivery.status,
                 DeliveryStatus::Failed,

@@ -9,7 +9,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -19,7 +18,7 @@ use webhook_e2e::crash::{self, Acked, Backend, CrashSender, LEASE, PUBLISHERS, W
 use webhook_e2e::receiver::{CountingReceiver, event_entity};
 use webhook_receiver::{Verifier, WebhookLayer};
 use webhook_redis::RedisConfig;
-use webhook_sender::store::{ClaimRequest, RedisStore, Store as _};
+use webhook_sender::store::{ClaimRequest, HistoryStore as _, QueueStore as _, RedisStore};
 use webhook_sender::{
     AllowList, DeliveryId, DeliveryStatus, EndpointConfig, Publish, RetryPolicy, Sender,
 };
@@ -95,15 +94,7 @@ fn two_sender_processes_on_redis_one_killed_with_sigkill_lose_nothing() {
             .unwrap()
     });
     let (open, failed_attempts) = rt.block_on(async {
-        let claim = store
-            .claim(ClaimRequest {
-                now_ms: 0,
-                limit: 0,
-                lease: LEASE,
-                overrides: HashMap::new(),
-            })
-            .await
-            .unwrap();
+        let claim = store.claim(ClaimRequest::new(0, 0, LEASE)).await.unwrap();
         let mut failed = 0;
         for (index, id) in &acked {
             let delivery = store.delivery(*id).await.unwrap().unwrap();
@@ -270,7 +261,11 @@ fn redis_connections_dropped_and_redis_restarted_lose_nothing_acknowledged() {
         loop {
             let mut delivered = 0;
             for (_, id) in &acked {
-                let delivery = sender.delivery(*id).await.unwrap().unwrap();
+                let delivery = sender
+                    .delivery(&"org-redis".into(), *id)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 assert_ne!(delivery.status, DeliveryStatus::Failed, "{delivery:?}");
                 delivered += usize::from(delivery.status == DeliveryStatus::Delivered);
             }

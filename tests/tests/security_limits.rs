@@ -67,10 +67,12 @@ async fn the_receiver_answers_413_over_its_limit_and_the_sender_does_not_retry()
     let small = sender.publish(event(1, 100)).await.unwrap().deliveries[0];
     let large = sender.publish(event(2, 4096)).await.unwrap().deliveries[0];
     assert_eq!(
-        wait_one_finished(&sender, small, WAIT).await.status,
+        wait_one_finished(&sender, &ORGANIZATION.into(), small, WAIT)
+            .await
+            .status,
         DeliveryStatus::Delivered
     );
-    let refused = wait_one_finished(&sender, large, WAIT).await;
+    let refused = wait_one_finished(&sender, &ORGANIZATION.into(), large, WAIT).await;
     assert_eq!(refused.status, DeliveryStatus::Failed);
     assert_eq!(refused.attempts.len(), 1, "413 is not retried");
     assert_eq!(refused.attempts[0].status(), Some(413));
@@ -159,7 +161,7 @@ async fn the_sender_reads_at_most_8_kib_of_an_endless_answer() {
         .await
         .unwrap();
     let id = sender.publish(event(1, 10)).await.unwrap().deliveries[0];
-    let delivery = wait_one_finished(&sender, id, WAIT).await;
+    let delivery = wait_one_finished(&sender, &ORGANIZATION.into(), id, WAIT).await;
     assert_eq!(delivery.status, DeliveryStatus::Delivered, "{delivery:?}");
     assert_eq!(delivery.attempts.len(), 2);
     for attempt in &delivery.attempts {

@@ -242,6 +242,7 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
             sender
                 .endpoints()
                 .rotate_secret(
+                    &ORGANIZATION.into(),
                     endpoint_ids[2],
                     HmacSecret::generate().unwrap(),
                     Duration::from_secs(60),
@@ -250,7 +251,8 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
                 .unwrap();
         }
     }
-    let deliveries = wait_finished(&sender, &ids, Duration::from_secs(20)).await;
+    let deliveries =
+        wait_finished(&sender, &ORGANIZATION.into(), &ids, Duration::from_secs(20)).await;
     let delivered = deliveries
         .iter()
         .filter(|d| d.status == DeliveryStatus::Delivered)
@@ -264,7 +266,7 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
     for id in &endpoint_ids {
         texts.push((
             "EndpointInfo Debug".into(),
-            format!("{:?}", sender.endpoints().get(*id)),
+            format!("{:?}", sender.endpoints().get(&ORGANIZATION.into(), *id)),
         ));
     }
 

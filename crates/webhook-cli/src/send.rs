@@ -198,7 +198,7 @@ async fn deliver(
     loop {
         poll.tick().await;
         let Some(delivery) = sender
-            .delivery(delivery_id)
+            .delivery(&args.org.as_str().into(), delivery_id)
             .await
             .map_err(Failure::failed)?
         else {
@@ -210,7 +210,7 @@ async fn deliver(
         printed = delivery.attempts.len();
         let result = match delivery.status {
             DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Failed | DeliveryStatus::Cancelled => "failed",
             DeliveryStatus::Pending | DeliveryStatus::InFlight => continue,
         };
         println!(

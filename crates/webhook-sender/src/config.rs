@@ -120,10 +120,7 @@ impl LiveConfig {
 
     /// Every endpoint of an organization, oldest first.
     pub(crate) fn endpoints_of(&self, organization: &OrganizationId) -> Vec<Arc<Endpoint>> {
-        let registry = self
-            .registry
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let registry = self.registry.read().unwrap_or_else(PoisonError::into_inner);
         registry
             .by_organization
             .get(organization)

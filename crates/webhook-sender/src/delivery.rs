@@ -1,7 +1,7 @@
 //! Delivery state: one event on its way to one endpoint, with every attempt made so far.
 //!
 //! [`Sender::delivery`](crate::Sender::delivery) returns a [`Delivery`], a view of the
-//! store's [`DeliveryRecord`](crate::store::DeliveryRecord).
+//! store's [`DeliveryRecord`].
 //!
 //! ```
 //! use webhook_sender::{AttemptRecord, AttemptResult};

@@ -12,7 +12,7 @@
 //! use webhook_core::event::EventType;
 //! use webhook_core::keys::HmacSecret;
 //!
-//! let sender = Sender::builder().build().await?;
+//! let sender = Sender::builder().store(webhook_sender::store::MemoryStore::new()).build().await?;
 //! let secret = HmacSecret::from_utf8("s3cret").expect("secret");
 //! let metadata = EndpointConfig::event("org", "http://169.254.169.254/", [EventType::WalletCreated])
 //!     .secret(secret);

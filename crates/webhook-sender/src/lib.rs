@@ -29,14 +29,16 @@
 //! | module | holds |
 //! |---|---|
 //! | [`builder`] | [`Builder`]: every setting and its default |
-//! | [`sender`] | [`Sender`]: publish, redrive, deliveries, outcomes, shutdown |
-//! | [`endpoint`] / [`organization`] | endpoint configuration, organization secrets |
+//! | [`sender`] | [`Sender`]: publish, queries, redrive, outcomes, shutdown |
+//! | [`endpoint`] / [`organization`] | endpoint configuration and lifecycle, organization secrets |
+//! | [`history`] / [`message`] | listings, filters and pages; the [`Message`] view |
+//! | [`retention`] | [`Retention`]: how long finished records are kept |
 //! | [`publish`] | [`Publish`], [`PublishReceipt`] |
 //! | [`retry`] | [`RetryPolicy`], response classification, `Retry-After` |
 //! | [`circuit`] | per-endpoint circuit breakers |
 //! | [`dispatch`] | the scheduler and the worker pool |
 //! | [`http`] | the hyper client, SSRF guard ([`AllowList`]), resolvers, TLS |
-//! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore), [`RedbStore`](store::RedbStore), `RedisStore` (feature `redis`) |
+//! | [`store`] | the [`Store`](store::Store) traits, records and indexes, [`MemoryStore`](store::MemoryStore), [`RedbStore`](store::RedbStore), `RedisStore` (feature `redis`) |
 //! | [`delivery`] / [`outcome`] | delivery state with attempt history; delivered/failed outcomes |
 //! | [`metrics`] | metric names |
 //!
@@ -46,6 +48,7 @@
 //! |---|---|---|
 //! | *(none)* | | the in-memory and redb stores, HTTP/1.1, HTTP/2, HTTPS are always built |
 //! | `redis` | no | `store::RedisStore`: one queue in Redis shared by several sender nodes, connected through `webhook-redis` |
+//! | `testing` | no | `testing`: the public store test suite, for backends in other crates |
 //!
 //! # Design choices
 //!
@@ -56,51 +59,25 @@
 //!   (up to 512), applies them in one transaction and commits once; callers are answered
 //!   only after the commit. `publish` therefore returns only when its deliveries are on
 //!   disk, while many concurrent publishes and acknowledgements share one fsync.
-//! - **One queue model for every backend.** Open deliveries form *chains* per (endpoint,
-//!   resource key); only chain heads can be claimed, which keeps per-resource order. A
-//!   claim *leases* a delivery by moving its due time to the lease's end, so a delivery
-//!   whose process died is simply due again after the lease. Both the memory and the redb
-//!   backend run the same in-memory index (`store::queue`); redb persists records and
-//!   rebuilds the index when it opens. The Redis backend keeps the same chains in Redis
-//!   (see below).
-//! - **The trait is open** (not sealed), so that backends can live in their own crates;
-//!   its contract is written on each method and checked by one test harness run against
-//!   every backend (memory, redb, Redis).
-//! - **Redis backend (feature `redis`): several nodes, one queue.** Every node runs the
-//!   same engine on one Redis and key prefix (`{prefix}sender:`). State changes are Lua
-//!   scripts (enqueue, claim, finish, redrive, window), each atomic, so nodes never race:
-//!   chains are lists; pending chain heads wait in a per-endpoint *scheduled* sorted set;
-//!   a claim walks endpoints by earliest due time (fairness and caps as above, caps
-//!   counted over all nodes, each node's breaker and rate-limit overrides applied to its
-//!   own claims), moves due heads into a `ready` stream and reads them at once into its
-//!   own consumer of the group `senders`, so a pending stream entry is a lease and
-//!   `XPENDING` shows who holds what; every lease gets a fresh token from a counter.
-//!   Finish acknowledges and deletes the entry, records the attempt, and re-schedules or
-//!   closes the delivery (the next of its chain becomes the head).
-//! - **Dead nodes.** Leases end by the engine's clock, like every due time (the trait's
-//!   `ClaimRequest::now_ms`), so the contract tests drive them with a manual clock; any
-//!   node's claim takes an expired lease over with `XCLAIM` and a new token, and the old
-//!   holder's finish fails with `is_lease_lost`. `XAUTOCLAIM` with a min-idle time of
-//!   twice the lease (at least a minute, by Redis's clock) is the safety net for a dead
-//!   node whose clock ran ahead. Node clocks should agree to well within a lease (NTP).
-//! - **Idempotency windows across nodes**: one script with `next_window_start`'s rule
-//!   (same start while `now - start < 60`, else now); keys expire after two windows.
-//! - **Configuration across nodes**: stored in Redis with a version counter that every
-//!   change bumps (`Store::config_version`). A node compares it before each publish and
-//!   at every idle poll (default 1 s) and loads the configuration again when it moved, so
-//!   an endpoint or a secret rotation made on one node reaches the others before their
-//!   next publish. Until a node has loaded an endpoint it claims none of its deliveries
-//!   (they are delivered by the nodes that know it, never held back). Caps and enabled
-//!   flags are read from Redis at every claim.
-//! - **"Acknowledged" with Redis** means applied in Redis's memory; it survives a Redis
-//!   crash with `appendonly yes` and `appendfsync always` (tested by killing and
-//!   restarting `redis-server`). While Redis is unreachable, calls fail within the
-//!   connection's timeout: `publish` returns a store error, the scheduler backs off and
-//!   resumes after the reconnection, and attempts whose results could not be recorded are
-//!   made again after their lease (receivers deduplicate). Connection handling
-//!   (timeouts, reconnection, key prefix, error classes) is shared with the receiver's
-//!   Redis dedup store through the `webhook-redis` crate. Standalone Redis only: the
-//!   scripts name keys at run time, which Redis Cluster forbids.
+//! - **One queue model for every backend**, described once in ARCHITECTURE.md ("Queue
+//!   model"): chains per (endpoint, resource key), only heads claimable, claims lease. The
+//!   memory and redb backends share the in-memory index (`store::queue`) and the record
+//!   keeping (`store::tables`); Redis keeps the same chains in Redis with Lua scripts
+//!   ([`RedisStore`](store::RedisStore), feature `redis`).
+//! - **The store is four traits** ([`store`]): configuration, idempotency windows, the
+//!   queue, history. Records cross them as [`DeliveryRecord`](store::DeliveryRecord) and
+//!   [`MessageRecord`](store::MessageRecord) in a versioned byte form; the public views
+//!   ([`Delivery`], [`Message`]) are separate types. The traits are open, so a backend
+//!   can live in another crate; it checks itself with the public suite
+//!   (`webhook_sender::testing`, feature `testing`) that memory, redb and Redis pass.
+//! - **Messages are stored once** per publish, with their deliveries pointing at them; an
+//!   event id is unique within an organization, and publishing it again returns the first
+//!   receipt without queueing anything.
+//! - **History** ([`history`]): every listing is scoped to one organization and served by
+//!   one index range per page (ARCHITECTURE.md, "History indexes").
+//! - **Endpoint lifecycle** ([`Endpoints`]): pause keeps queueing and sends nothing until
+//!   resume; a `410 Gone` disables (new events are not queued); delete aborts attempts in
+//!   flight, cancels open deliveries and keeps their history; updates are partial.
 //! - **Ordering is best-effort, as seed 001 says.** Per endpoint, deliveries with the same
 //!   resource key (entity id or resource `id`) go out in publish order and never two at
 //!   once: the next one waits until the previous one is delivered or has failed for good.
@@ -139,8 +116,9 @@
 //! - **Shutdown** stops claiming, waits (bounded) for attempts in flight, releases the
 //!   leases of the rest, then closes the store. Dropping every handle instead behaves like
 //!   a crash (leases run out), which is what the restart tests rely on.
-//! - **Retention**: delivered deliveries are pruned after 7 days (configurable); failed
-//!   ones are kept, with their payloads, until redriven.
+//! - **Retention** ([`retention`]): delivered deliveries go after 7 days, failed and
+//!   cancelled ones after 30, with their attempts and their messages' payloads; in
+//!   bounded batches, scheduled from a last-run time kept in the store.
 //! - **Secrets at rest**: endpoint and organization secrets are stored in the store in
 //!   plain form (base64); protect the file (or the Redis database: password or ACL,
 //!   TLS). They never appear in `Debug` or logs.
@@ -175,11 +153,13 @@ pub use endpoint::{
     EndpointConfig, EndpointInfo, EndpointState, EndpointUpdate, Endpoints, RateLimit,
 };
 pub use error::Error;
+pub use history::{
+    Cursor, DeliveryFilter, MessageFilter, Page, PageRequest, StatusFilter, TimeRange,
+};
 pub use http::{
     AllowList, Cidr, ForbiddenAddress, InvalidCidr, Resolve, ResolveFuture, StaticResolver,
     SystemResolver,
 };
-pub use history::{Cursor, DeliveryFilter, MessageFilter, Page, PageRequest, StatusFilter, TimeRange};
 pub use ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 pub use message::{Message, MessageWithDeliveries};
 pub use organization::Organizations;

@@ -20,12 +20,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use webhook_core::keys::HmacSecret;
 
+use crate::config::LiveConfig;
 use crate::delivery::duration_millis;
+use crate::dispatch::Engine;
 use crate::error::Error;
 use crate::ids::OrganizationId;
 use crate::secret::{KeyRing, StoredKey};
-use crate::config::LiveConfig;
-use crate::dispatch::Engine;
 use crate::store::record::{decode_versioned, encode_versioned};
 use crate::store::{ConfigStore, StoredOrganization};
 

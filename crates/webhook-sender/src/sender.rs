@@ -243,7 +243,11 @@ impl Sender {
     /// # Errors
     /// [`Error::is_not_found`] when the organization has no such delivery or it has not
     /// failed; [`Error::is_shutdown`], [`Error::is_store`].
-    pub async fn redrive(&self, organization: &OrganizationId, id: DeliveryId) -> Result<(), Error> {
+    pub async fn redrive(
+        &self,
+        organization: &OrganizationId,
+        id: DeliveryId,
+    ) -> Result<(), Error> {
         let engine = self.engine();
         engine.check_open()?;
         if self.delivery(organization, id).await?.is_none()

@@ -56,9 +56,10 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         ("cancel_open_cancels_pending_and_leased", |s| {
             Box::pin(cancel_open_cancels_pending_and_leased(s))
         }),
-        ("retention_removes_finished_records_and_their_messages", |s| {
-            Box::pin(retention_removes_finished_records_and_their_messages(s))
-        }),
+        (
+            "retention_removes_finished_records_and_their_messages",
+            |s| Box::pin(retention_removes_finished_records_and_their_messages(s)),
+        ),
         ("unrouted_messages_are_kept_then_removed", |s| {
             Box::pin(unrouted_messages_are_kept_then_removed(s))
         }),
@@ -189,7 +190,11 @@ async fn claims_heads_in_order_with_payloads(store: &dyn Store) {
     let (_, later) = publish(store, "org", "c", &[e], 50).await;
 
     let first = claim(store, 0).await;
-    assert_eq!(ids(&first), sorted(vec![a1[0], b[0]]), "heads only, due only");
+    assert_eq!(
+        ids(&first),
+        sorted(vec![a1[0], b[0]]),
+        "heads only, due only"
+    );
     let a = first.iter().find(|c| c.record.id == a1[0]).unwrap();
     assert_eq!(&a.payload.content[..], b"a", "the message's payload");
     assert_eq!(a.record.status, DeliveryStatus::InFlight);
@@ -204,7 +209,11 @@ async fn claims_heads_in_order_with_payloads(store: &dyn Store) {
     finish(store, a, retry).await;
     let b_claim = first.iter().find(|c| c.record.id == b[0]).unwrap();
     finish(store, b_claim, failed(2)).await;
-    assert_eq!(ids(&claim(store, 60).await), vec![later[0]], "a waits for 70");
+    assert_eq!(
+        ids(&claim(store, 60).await),
+        vec![later[0]],
+        "a waits for 70"
+    );
     let again = claim(store, 70).await;
     assert_eq!(ids(&again), vec![a1[0]]);
     assert_eq!(again[0].record.round_attempts, 1);
@@ -234,7 +243,10 @@ async fn expired_leases_are_claimed_again(store: &dyn Store) {
     assert!(stale.await.unwrap_err().is_lease_lost());
     finish(store, &second[0], ok(101)).await;
     let again = store.finish(d[0], second[0].record.lease, ok(102));
-    assert!(again.await.unwrap_err().is_lease_lost(), "a lease ends once");
+    assert!(
+        again.await.unwrap_err().is_lease_lost(),
+        "a lease ends once"
+    );
 }
 
 async fn enqueue_is_idempotent_per_organization_and_event(store: &dyn Store) {
@@ -281,7 +293,11 @@ async fn messages_are_stored_once_with_their_deliveries(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(listed.len(), 1, "only those that exist");
-    let newest = members(store, index::messages_of(&org, Some("wallet.created"), None)).await;
+    let newest = members(
+        store,
+        index::messages_of(&org, Some("wallet.created"), None),
+    )
+    .await;
     assert_eq!(newest.len(), 1);
     let by_resource = members(store, index::messages_of(&org, None, Some("w-1"))).await;
     assert_eq!(by_resource, newest);
@@ -398,7 +414,12 @@ async fn cancel_open_cancels_pending_and_leased(store: &dyn Store) {
     }
     let late = store.finish(leased[0].record.id, leased[0].record.lease, ok(6));
     assert!(late.await.unwrap_err().is_lease_lost(), "its lease ended");
-    assert!(claim(store, 1_000).await.iter().all(|c| c.record.endpoint != e));
+    assert!(
+        claim(store, 1_000)
+            .await
+            .iter()
+            .all(|c| c.record.endpoint != e)
+    );
     assert_eq!(
         store.delivery(kept[0]).await.unwrap().unwrap().status,
         DeliveryStatus::InFlight,

@@ -160,7 +160,7 @@ async fn every_scheme_delivers_and_verifies_end_to_end() {
         assert_eq!(done[0].status, OutcomeStatus::Delivered);
         assert_eq!(done[0].attempts, 1);
         let delivery = sender
-            .delivery(receipt.deliveries[0])
+            .delivery(&ORG.into(), receipt.deliveries[0])
             .await
             .unwrap()
             .unwrap();
@@ -326,6 +326,12 @@ async fn bad_input_is_a_typed_error() {
     let nothing = EndpointConfig::event(ORG, "http://127.0.0.1:1/", []).secret(secret("s"));
     assert!(endpoints.create(nothing).await.unwrap_err().is_invalid());
     let missing = webhook_sender::EndpointId::generate();
-    assert!(endpoints.disable(missing).await.unwrap_err().is_not_found());
+    assert!(
+        endpoints
+            .pause(&ORG.into(), missing)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     sender.shutdown().await.unwrap();
 }

@@ -203,7 +203,11 @@ async fn graceful_shutdown_releases_unfinished_attempts_for_the_next_sender() {
     let done = outcomes(&mut watch, 2).await;
     for outcome in done {
         assert!(deliveries.contains(&outcome.delivery));
-        let delivery = sender.delivery(outcome.delivery).await.unwrap().unwrap();
+        let delivery = sender
+            .delivery(&"org".into(), outcome.delivery)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(delivery.status, DeliveryStatus::Delivered);
         assert_eq!(
             delivery.attempts.len(),

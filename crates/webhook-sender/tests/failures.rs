@@ -50,7 +50,7 @@ async fn a_failed_delivery_is_redriven_with_its_history() {
         (id, OutcomeStatus::Failed)
     );
     assert_eq!(failed.last_status, Some(400));
-    let delivery = sender.delivery(id).await.unwrap().unwrap();
+    let delivery = sender.delivery(&"org".into(), id).await.unwrap().unwrap();
     assert_eq!(delivery.status, DeliveryStatus::Failed);
     assert!(delivery.finished_at().is_some());
     let webhook_sender::AttemptResult::Response { body, .. } = &delivery.attempts[0].result else {
@@ -61,20 +61,24 @@ async fn a_failed_delivery_is_redriven_with_its_history() {
         "the response body is kept for debugging"
     );
 
-    sender.redrive(id).await.unwrap();
+    sender.redrive(&"org".into(), id).await.unwrap();
     let delivered = outcomes(&mut watch, 1).await.remove(0);
     assert_eq!(
         (delivered.delivery, delivered.status),
         (id, OutcomeStatus::Delivered)
     );
     assert_eq!(delivered.attempts, 2);
-    let delivery = sender.delivery(id).await.unwrap().unwrap();
+    let delivery = sender.delivery(&"org".into(), id).await.unwrap().unwrap();
     assert_eq!(delivery.status, DeliveryStatus::Delivered);
     let statuses: Vec<_> = delivery.attempts.iter().map(|a| a.status()).collect();
     assert_eq!(statuses, [Some(400), Some(200)]);
     assert_eq!(delivery.attempts[1].number, 2);
     assert!(
-        sender.redrive(id).await.unwrap_err().is_not_found(),
+        sender
+            .redrive(&"org".into(), id)
+            .await
+            .unwrap_err()
+            .is_not_found(),
         "not failed any more"
     );
     sender.shutdown().await.unwrap();
@@ -110,7 +114,7 @@ async fn an_endpoints_failures_since_a_time_are_redriven() {
     );
 
     let mut redriven = sender
-        .redrive_endpoint_since(endpoint, since)
+        .redrive_failed_since(&"org".into(), Some(endpoint), since)
         .await
         .unwrap();
     redriven.sort();
@@ -119,7 +123,11 @@ async fn an_endpoints_failures_since_a_time_are_redriven() {
     assert_eq!(redriven, expected, "only the failures after `since`");
     let done = outcomes(&mut watch, 2).await;
     assert!(done.iter().all(|o| o.status == OutcomeStatus::Delivered));
-    let early = sender.delivery(early.deliveries[0]).await.unwrap().unwrap();
+    let early = sender
+        .delivery(&"org".into(), early.deliveries[0])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         early.status,
         DeliveryStatus::Failed,
@@ -180,7 +188,7 @@ async fn the_breaker_pauses_a_failing_endpoint_then_probes_it() {
     let delivered: Vec<_> = done.iter().map(|o| o.delivery).collect();
     assert!(delivered.contains(&first.deliveries[0]) && delivered.contains(&second.deliveries[0]));
     let second = sender
-        .delivery(second.deliveries[0])
+        .delivery(&"org".into(), second.deliveries[0])
         .await
         .unwrap()
         .unwrap();

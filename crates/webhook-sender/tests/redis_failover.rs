@@ -144,13 +144,13 @@ fn a_node_killed_mid_stream_leaves_its_work_to_the_other() {
 
     b_runtime.block_on(async {
         for id in &held {
-            let delivery = b.delivery(*id).await.unwrap().unwrap();
+            let delivery = b.delivery(&"org".into(), *id).await.unwrap().unwrap();
             assert_eq!(
                 delivery.status,
                 DeliveryStatus::Delivered,
                 "{id} taken over"
             );
-            assert!(delivery.lease == 0 && delivery.finished_at_ms.is_some());
+            assert!(delivery.status.is_terminal() && delivery.finished_at_ms.is_some());
         }
         assert!(
             leases_of(&server.url(), PREFIX, "a").await.is_empty(),

@@ -56,7 +56,7 @@ async fn run(sender: &Sender) -> (Vec<String>, DeliveryStatus) {
     let receipt = sender.publish(event("t1")).await.unwrap();
     outcomes(&mut watch, 1).await;
     let delivery = sender
-        .delivery(receipt.deliveries[0])
+        .delivery(&"org".into(), receipt.deliveries[0])
         .await
         .unwrap()
         .unwrap();
@@ -144,7 +144,7 @@ async fn timeouts_and_refused_connections_are_retried() {
     assert_eq!(outcome.attempts, 3);
     assert_eq!(outcome.last_status, None);
     let delivery = sender
-        .delivery(receipt.deliveries[0])
+        .delivery(&"org".into(), receipt.deliveries[0])
         .await
         .unwrap()
         .unwrap();
@@ -233,9 +233,13 @@ async fn gone_fails_at_once_and_disables_the_endpoint() {
     let (attempts, status) = run(&sender).await;
     assert_eq!(attempts, ["410"]);
     assert_eq!(status, DeliveryStatus::Failed);
-    let info = sender.endpoints().get(endpoint).unwrap();
-    assert!(!info.enabled);
-    assert_eq!(info.disabled_reason.as_deref(), Some("410 Gone"));
+    let info = sender.endpoints().get(&ORG.into(), endpoint).unwrap();
+    assert_eq!(
+        info.state,
+        webhook_sender::EndpointState::Disabled {
+            reason: "410 Gone".into()
+        }
+    );
     // New events are no longer queued for it.
     let receipt = sender.publish(event("t2")).await.unwrap();
     assert!(receipt.deliveries.is_empty());

@@ -47,12 +47,17 @@ async fn rotate(
             .unwrap(),
         Rotated::EventEndpoint => sender
             .endpoints()
-            .rotate_secret(endpoint, hmac(new), overlap)
+            .rotate_secret(&"org".into(), endpoint, hmac(new), overlap)
             .await
             .unwrap(),
         Rotated::StandardEndpoint => sender
             .endpoints()
-            .rotate_secret(endpoint, StandardSigningKey::Symmetric(hmac(new)), overlap)
+            .rotate_secret(
+                &"org".into(),
+                endpoint,
+                StandardSigningKey::Symmetric(hmac(new)),
+                overlap,
+            )
             .await
             .unwrap(),
     }
@@ -162,10 +167,17 @@ async fn a_domain_key_rotation_keeps_the_old_key_until_the_overlap_ends() {
 
     sender
         .endpoints()
-        .rotate_secret(endpoint, new.clone(), OVERLAP)
+        .rotate_secret(&"org".into(), endpoint, new.clone(), OVERLAP)
         .await
         .unwrap();
-    assert_eq!(sender.endpoints().get(endpoint).unwrap().signing_keys, 2);
+    assert_eq!(
+        sender
+            .endpoints()
+            .get(&"org".into(), endpoint)
+            .unwrap()
+            .signing_keys,
+        2
+    );
     sender.publish(publish(0)).await.unwrap();
     let during = server.wait_for(1).await.remove(0);
     assert!(
@@ -191,7 +203,7 @@ async fn a_domain_key_rotation_keeps_the_old_key_until_the_overlap_ends() {
 
     sender
         .endpoints()
-        .rotate_secret(endpoint, newest.clone(), Duration::ZERO)
+        .rotate_secret(&"org".into(), endpoint, newest.clone(), Duration::ZERO)
         .await
         .unwrap();
     sender.publish(publish(2)).await.unwrap();
@@ -202,7 +214,7 @@ async fn a_domain_key_rotation_keeps_the_old_key_until_the_overlap_ends() {
     // The wrong kind of key is refused.
     let error = sender
         .endpoints()
-        .rotate_secret(endpoint, hmac("x"), HOUR)
+        .rotate_secret(&"org".into(), endpoint, hmac("x"), HOUR)
         .await
         .unwrap_err();
     assert!(error.is_invalid());

@@ -32,7 +32,11 @@ fn publish() -> Publish {
 #[tokio::test]
 async fn every_forbidden_address_class_is_refused() {
     use ForbiddenAddress as F;
-    let sender = Sender::builder().build().await.unwrap(); // no allow-list
+    let sender = Sender::builder()
+        .store(webhook_sender::store::MemoryStore::new())
+        .build()
+        .await
+        .unwrap(); // no allow-list
     let cases = [
         ("127.0.0.1", F::Loopback),
         ("127.1.2.3", F::Loopback),
@@ -76,6 +80,7 @@ async fn names_resolving_to_forbidden_addresses_are_refused() {
             ["10.1.2.3".parse().unwrap(), "fd00::1".parse().unwrap()],
         );
     let sender = Sender::builder()
+        .store(webhook_sender::store::MemoryStore::new())
         .allow_private_networks(AllowList::loopback())
         .resolver(resolver)
         .build()
@@ -119,6 +124,7 @@ async fn rebinding_to_a_forbidden_address_is_refused_at_connect_time() {
     let server = TestServer::ok().await;
     let resolver = Arc::new(Rebinding::default());
     let sender = Sender::builder()
+        .store(webhook_sender::store::MemoryStore::new())
         .resolver(SharedResolver(resolver.clone()))
         .build()
         .await
@@ -129,7 +135,7 @@ async fn rebinding_to_a_forbidden_address_is_refused_at_connect_time() {
     let receipt = sender.publish(publish()).await.unwrap();
     outcomes(&mut watch, 1).await;
     let delivery = sender
-        .delivery(receipt.deliveries[0])
+        .delivery(&"org".into(), receipt.deliveries[0])
         .await
         .unwrap()
         .unwrap();
@@ -160,6 +166,7 @@ async fn forbidden_addresses_of_a_name_are_skipped_and_allowed_ones_used() {
         ],
     );
     let sender = Sender::builder()
+        .store(webhook_sender::store::MemoryStore::new())
         .allow_private_networks(AllowList::loopback())
         .resolver(resolver)
         .build()

@@ -12,12 +12,12 @@ use webhook_core::domain::Domain;
 use webhook_core::scheme::StandardSigningKey;
 use webhook_core::{Outgoing, SigningKeys, Style};
 
+use super::Engine;
 use crate::delivery::{AttemptErrorKind, AttemptRecord, AttemptResult, duration_millis, to_millis};
 use crate::endpoint::Endpoint;
 use crate::ids::DeliveryId;
 use crate::outcome::{Outcome, OutcomeStatus};
 use crate::retry::{Verdict, parse_retry_after};
-use super::Engine;
 use crate::store::{Claimed, Finish};
 
 /// Marks the attempt's end in the engine however its task ends: recorded, or aborted

@@ -1,4 +1,4 @@
-//! Dispatch: the delivery [`Engine`], its scheduler that claims due deliveries, and the
+//! Dispatch: the delivery engine, its scheduler that claims due deliveries, and the
 //! bounded pool of attempts.
 //!
 //! One scheduler task loops: it asks the store for up to as many due deliveries as there
@@ -180,10 +180,7 @@ impl Engine {
     /// Stops every attempt to `endpoint` and keeps new ones from sending, then waits
     /// (bounded) until the attempts in flight have stopped.
     pub(crate) async fn abort_endpoint(&self, endpoint: EndpointId) {
-        lock(&self.deleted)
-            .entry(endpoint)
-            .or_default()
-            .cancel();
+        lock(&self.deleted).entry(endpoint).or_default().cancel();
         for attempt in lock(&self.in_flight).values() {
             if attempt.endpoint == endpoint {
                 if let Some(abort) = &attempt.abort {

@@ -104,7 +104,13 @@ impl EndpointConfig {
         url: impl Into<String>,
         types: impl IntoIterator<Item = EventType>,
     ) -> Self {
-        Self::new(organization, url, Style::Event, type_names(types), Vec::new())
+        Self::new(
+            organization,
+            url,
+            Style::Event,
+            type_names(types),
+            Vec::new(),
+        )
     }
 
     /// A domain-style endpoint (seed 001) subscribed to `domains`, signing with its own

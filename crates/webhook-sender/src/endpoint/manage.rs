@@ -55,12 +55,8 @@ impl Endpoints<'_> {
         }
         self.check_host(config.host()).await?;
         let id = EndpointId::generate();
-        let endpoint = Endpoint::from_config(
-            id,
-            config,
-            self.engine.max_timeout(),
-            self.engine.now_ms(),
-        )?;
+        let endpoint =
+            Endpoint::from_config(id, config, self.engine.max_timeout(), self.engine.now_ms())?;
         let _guard = self.config.write_lock().await;
         self.save(endpoint).await?;
         Ok(id)
@@ -232,7 +228,11 @@ impl Endpoints<'_> {
     }
 }
 
-async fn save(store: &dyn ConfigStore, config: &LiveConfig, endpoint: Endpoint) -> Result<(), Error> {
+async fn save(
+    store: &dyn ConfigStore,
+    config: &LiveConfig,
+    endpoint: Endpoint,
+) -> Result<(), Error> {
     store.put_endpoint(endpoint.to_stored()?).await?;
     config.put_endpoint(endpoint);
     Ok(())

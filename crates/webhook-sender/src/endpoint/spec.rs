@@ -401,8 +401,18 @@ mod tests {
         assert_eq!(updated.headers["x-a"], "1");
         assert_eq!(updated.keys.all().count(), 1);
         let wrong = EndpointUpdate::default().domains([Domain::Wallet]);
-        assert!(endpoint.updated(wrong, DEFAULT_TIMEOUT).unwrap_err().is_invalid());
+        assert!(
+            endpoint
+                .updated(wrong, DEFAULT_TIMEOUT)
+                .unwrap_err()
+                .is_invalid()
+        );
         let empty = EndpointUpdate::default().event_types([]);
-        assert!(endpoint.updated(empty, DEFAULT_TIMEOUT).unwrap_err().is_invalid());
+        assert!(
+            endpoint
+                .updated(empty, DEFAULT_TIMEOUT)
+                .unwrap_err()
+                .is_invalid()
+        );
     }
 }

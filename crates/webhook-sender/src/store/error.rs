@@ -105,4 +105,3 @@ impl std::error::Error for StoreError {
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
-

@@ -1,9 +1,13 @@
 //! Records for the store tests, built one way for every backend's tests and for the public
 //! test suite ([`crate::testing`]).
 
-use super::record::{DeliveryRecord, MessageRecord, Payload};
+#[cfg(test)]
+use super::record::DeliveryRecord;
+use super::record::{MessageRecord, Payload};
 use crate::delivery::{AttemptRecord, AttemptResult};
-use crate::ids::{EndpointId, EventId, OrganizationId};
+#[cfg(test)]
+use crate::ids::EndpointId;
+use crate::ids::{EventId, OrganizationId};
 
 /// A message of organization `org` about resource `key`, published at `created_at_ms`.
 pub(crate) fn message(org: &str, key: &str, created_at_ms: i64, content: &[u8]) -> MessageRecord {
@@ -20,6 +24,7 @@ pub(crate) fn message(org: &str, key: &str, created_at_ms: i64, content: &[u8]) 
 
 /// A new pending delivery to `endpoint` about resource `key`, due at `due_at_ms`, as
 /// `publish` makes it (the store sets `seq`), of a fresh message of organization "org".
+#[cfg(test)]
 pub(crate) fn delivery(endpoint: EndpointId, key: &str, due_at_ms: i64) -> DeliveryRecord {
     DeliveryRecord::new(&message("org", key, 0, key.as_bytes()), endpoint, due_at_ms)
 }

@@ -65,10 +65,8 @@ impl Tables for Records {
     }
 
     fn put_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
-        self.messages.insert(
-            (record.organization.clone(), record.event),
-            record.clone(),
-        );
+        self.messages
+            .insert((record.organization.clone(), record.event), record.clone());
         Ok(())
     }
 
@@ -84,7 +82,8 @@ impl Tables for Records {
     }
 
     fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
-        self.index.remove(&(entry.set.clone(), entry.member.clone()));
+        self.index
+            .remove(&(entry.set.clone(), entry.member.clone()));
         Ok(())
     }
 }

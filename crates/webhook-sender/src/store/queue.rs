@@ -17,8 +17,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
 
-use super::{ClaimRequest, Finish, StoreError};
 use super::record::DeliveryRecord;
+use super::{ClaimRequest, Finish, StoreError};
 use crate::delivery::{DeliveryStatus, duration_millis};
 use crate::ids::{DeliveryId, EndpointId};
 

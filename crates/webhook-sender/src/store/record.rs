@@ -204,11 +204,16 @@ mod base64_bytes {
     use bytes::Bytes;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(bytes: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Bytes,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&STANDARD.encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Bytes, D::Error> {
         let text = <&str>::deserialize(deserializer)?;
         STANDARD
             .decode(text)
@@ -226,7 +231,9 @@ pub(crate) fn encode_versioned<T: Serialize>(record: &T) -> Vec<u8> {
 }
 
 /// Reads [`encode_versioned`]'s bytes, refusing newer formats.
-pub(crate) fn decode_versioned<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode_versioned<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     match bytes.split_first() {
         Some((&RECORD_VERSION, body)) => serde_json::from_slice(body).map_err(StoreError::corrupt),
         Some((&version, _)) if version > RECORD_VERSION => Err(StoreError::incompatible(format!(
@@ -260,7 +267,11 @@ mod tests {
         assert_eq!(MessageRecord::decode(&message.encode()).unwrap(), message);
         let mut newer = delivery.encode();
         newer[0] = RECORD_VERSION + 1;
-        assert!(DeliveryRecord::decode(&newer).unwrap_err().is_incompatible());
+        assert!(
+            DeliveryRecord::decode(&newer)
+                .unwrap_err()
+                .is_incompatible()
+        );
         assert!(!DeliveryRecord::decode(b"").unwrap_err().is_incompatible());
     }
 }

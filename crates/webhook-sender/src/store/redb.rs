@@ -281,8 +281,8 @@ impl RedbStore {
         for leased in &leases {
             let mut record = open_record(&records, leased.id)?;
             leased.apply(&mut record);
-            let message = read_message(&messages, &record.organization, record.event)?
-                .ok_or_else(|| {
+            let message =
+                read_message(&messages, &record.organization, record.event)?.ok_or_else(|| {
                     StoreError::corrupt(format!("delivery {} has no message", record.id))
                 })?;
             deliveries.push(Claimed::new(record, message.payload));
@@ -752,6 +752,7 @@ fn answer<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> 
 
 impl Writer {
     fn run(mut self, mut ops: mpsc::Receiver<Op>) {
+        let mut closed = None;
         while let Some(first) = ops.blocking_recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -760,8 +761,8 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let close = self.run_batch(batch);
-            if close {
+            if let Some(close) = self.run_batch(batch) {
+                closed = Some(close);
                 break;
             }
         }
@@ -771,10 +772,15 @@ impl Writer {
             refuse(op, StoreError::closed);
         }
         drop(self.db.take());
+        // Answered once the file is closed, so that it can be reopened at once.
+        if let Some((reply, result)) = closed {
+            let _ = reply.send(result);
+        }
     }
 
-    /// Applies one batch in one transaction; returns whether a close was requested.
-    fn run_batch(&mut self, batch: Vec<Op>) -> bool {
+    /// Applies one batch in one transaction; returns the close request, with its answer,
+    /// when the batch held one.
+    fn run_batch(&mut self, batch: Vec<Op>) -> Option<(Reply<()>, Result<(), StoreError>)> {
         let poisoned = self.poisoned.load(Ordering::SeqCst);
         let Some(db) = self.db.clone().filter(|_| !poisoned) else {
             for op in batch {
@@ -786,7 +792,7 @@ impl Writer {
                     }
                 });
             }
-            return false;
+            return None;
         };
         let txn = match db.begin_write() {
             Ok(txn) => txn,
@@ -795,7 +801,7 @@ impl Writer {
                 for op in batch {
                     refuse(op, || StoreError::backend(message.clone()));
                 }
-                return false;
+                return None;
             }
         };
         let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
@@ -810,7 +816,7 @@ impl Writer {
                     for op in batch {
                         refuse(op, || StoreError::backend(message.clone()));
                     }
-                    return false;
+                    return None;
                 }
             };
             for op in batch {
@@ -866,14 +872,13 @@ impl Writer {
         for done in answers {
             done(commit_error.as_deref());
         }
-        if let Some(reply) = close {
-            let _ = reply.send(match commit_error {
+        close.map(|reply| {
+            let result = match commit_error {
                 Some(message) => Err(StoreError::backend(message)),
                 None => Ok(()),
-            });
-            return true;
-        }
-        false
+            };
+            (reply, result)
+        })
     }
 
     /// Applies one operation. `Ok(None)` for operations without an answer; `Err` when the
@@ -886,6 +891,8 @@ impl Writer {
     ) -> Result<Option<Answer>, (Answer, StoreError)> {
         macro_rules! run {
             ($reply:expr, $body:expr) => {{
+                // A closure, so that `?` and `return` in the body end only this operation.
+                #[allow(clippy::redundant_closure_call)]
                 let result: Result<_, StoreError> = (|| $body)();
                 match result {
                     Ok(value) => Ok(Some(answer($reply, Ok(value)))),

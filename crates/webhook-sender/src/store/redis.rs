@@ -1,6 +1,6 @@
-//! The Redis [`Store`](super::Store) (feature `redis`): several sender nodes share one
-//! queue, one set of idempotency windows and one configuration. [`RedisStore`] documents
-//! the model.
+//! The Redis store (feature `redis`): several sender nodes share one queue, one set of
+//! idempotency windows, one configuration and one history. [`RedisStore`] documents the
+//! model and the key layout.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,40 +8,52 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use serde::{Deserialize, Serialize};
 use webhook_core::idempotency::WINDOW_SECS;
 use webhook_redis::{RedisConfig, RedisConnection};
 
+use super::index::{self, IndexEntry, Scan};
+use super::record::{DeliveryRecord, MessageRecord};
 use super::{
-    Claim, ClaimRequest, Claimed, Finish, NewDelivery, Payload, Snapshot, Store, StoreError,
-    StoreFuture, StoredEndpoint, StoredOrganization,
+    Claim, ClaimRequest, Claimed, ConfigStore, Enqueued, Finish, HistoryStore, QueueStore,
+    Snapshot, StoreError, StoreFuture, StoredEndpoint, StoredOrganization, WindowStore,
 };
-use crate::delivery::{AttemptRecord, Delivery, DeliveryStatus, duration_millis};
+use crate::delivery::{AttemptRecord, DeliveryStatus, duration_millis};
 use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 
 macro_rules! script {
     ($file:literal) => {
-        concat!(
+        redis::Script::new(concat!(
             include_str!("redis/common.lua"),
             include_str!(concat!("redis/", $file))
-        )
+        ))
     };
 }
 
+/// The key layout this build writes and the newest it reads.
+const SCHEMA_VERSION: i64 = 2;
+/// Holds the key layout's version.
+const SCHEMA_KEY: &str = "schema";
 /// Counts configuration changes (endpoints, organizations) made by any node.
 const CONFIG_VERSION: &str = "cfgver";
-/// At most this many delivered deliveries are pruned per call.
-const PRUNE_LIMIT: usize = 1_000;
+/// When retention last completed a run.
+const LAST_PRUNED: &str = "pruned";
 /// A node's set of known endpoints expires this long after its last claim.
 const KNOWN_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The marker that keeps a node's known-endpoints set present while it knows none.
 const KNOWN_MARKER: &str = "*";
 /// Entries idle this long (or twice the lease, if longer) count as orphaned by default.
 const MIN_ORPHANED_AFTER: Duration = Duration::from_secs(60);
+/// How often a change computed from a record read just before is tried again when the
+/// record changed in between (another node finished, redrove or cancelled it).
+const TRIES: usize = 3;
+/// The hash fields of a delivery that make up its record, in this order.
+const DELIVERY_FIELDS: [&str; 9] = [
+    "rec", "seq", "st", "due", "lease", "round", "att", "fin", "why",
+];
 
 /// The Redis store: every sender node on one Redis and key prefix shares its queue,
-/// idempotency windows and configuration. Cheap to clone; clones share the connection and
-/// the node's name.
+/// idempotency windows, configuration and history. Cheap to clone; clones share the
+/// connection and the node's name.
 ///
 /// ```no_run
 /// use webhook_sender::Sender;
@@ -60,23 +72,42 @@ const MIN_ORPHANED_AFTER: Duration = Duration::from_secs(60);
 ///
 /// # The model
 ///
-/// The same chains as every backend (see [the queue model](crate::store#the-queue-model)), kept in
-/// Redis and changed only by Lua scripts, each of which runs atomically, so that any
-/// number of nodes can claim and finish concurrently:
+/// The same chains as every backend (ARCHITECTURE.md, "Queue model"), kept in Redis and
+/// changed only by Lua scripts, each of which runs atomically, so that any number of nodes
+/// can claim and finish concurrently. Keys (under `{prefix}sender:`; key names are
+/// binary-safe, `{org}`, `{resource key}` and index set names are raw bytes):
 ///
-/// | key (under `{prefix}sender:`) | type | holds |
+/// | key | type | holds |
 /// |---|---|---|
-/// | `d:{delivery}` | hash | one delivery: its record's fields, attempts (JSON), payload |
+/// | `schema` | string | the key layout's version (2); a newer one is refused |
+/// | `m:{event}:{org}` | hash | one message: `rec`, its record as enqueued ([`MessageRecord::encode`], payload included) |
+/// | `md:{event}:{org}` | list | the message's delivery ids, in fan-out order; retention removes from it |
+/// | `d:{delivery}` | hash | one delivery: `rec` (its record as enqueued, for the fields that never change), `mk` (its message's key), `ep`, `rk`, and the changing fields `seq`, `st`, `due`, `lease`, `round`, `att` (attempts, JSON), `fin`, `why` (cancel reason), `sid` (its stream entry while leased) |
 /// | `chain:{endpoint}:{resource key}` | list | open deliveries of one chain, in publish order |
+/// | `chains:{endpoint}` | sorted set (score 0) | resource keys of the endpoint's non-empty chains (cancels walk them) |
 /// | `sched:{endpoint}` | sorted set | pending chain heads by due time: the *scheduled* set |
 /// | `leases:{endpoint}` | sorted set | leased deliveries by lease end |
 /// | `due` | sorted set | endpoints by their earliest scheduled head or lease end |
 /// | `ready` | stream, group `senders` | one entry per lease, pending in the claiming node's consumer |
-/// | `failed:{endpoint}`, `delivered` | sorted sets | finished deliveries by finish time |
-/// | `ep:{endpoint}`, `eps`, `orgs` | hash, set, hash | configuration |
+/// | `seq`, `lease-seq`, `open`, `orphan-cursor` | strings | the `seq` and lease-token counters, the open count, the `XAUTOCLAIM` cursor |
+/// | `ix:{set name}` | sorted set (score 0) | one index set of [`index`]: binary members, read with `ZRANGE … BYLEX` |
+/// | `ep:{endpoint}`, `eps`, `orgs`, `cfgver` | hash, set, hash, string | configuration and its version |
 /// | `win:{org}␟{type}␟{entity}` | string | an idempotency window's start, expiring after two windows |
 /// | `node:{consumer}:endpoints` | set | the endpoints one node has loaded |
+/// | `pruned` | string | when retention last completed a run |
 ///
+/// - **Enqueue** (one script) stores the message once, keyed by organization and event
+///   id (an existing one is returned and nothing is stored), then its deliveries and
+///   every index entry of both. The payload is kept once, in the message; a claim reads
+///   it from there.
+/// - **Index entries** are computed by the engine ([`index::delivery_entries`],
+///   [`index::message_entries`]) and passed to the scripts, so the layout is defined
+///   once. They depend only on fields that never change plus the status group and the
+///   finish time, so a status change reads the delivery's `rec` (which never changes),
+///   computes the entries before and after, and hands both to the script, which applies
+///   them only if the delivery is still in the state they were computed for (in flight
+///   under the lease, failed with that finish time, open, finished as read), in the same
+///   script as the status change.
 /// - **Claim** (one script) walks the endpoints in `due` order as the in-memory queue
 ///   does, gives each up to its free concurrency (cap, lowered by this node's breaker and
 ///   rate-limit overrides, minus unexpired leases, counted over all nodes), and moves due
@@ -86,7 +117,12 @@ const MIN_ORPHANED_AFTER: Duration = Duration::from_secs(60);
 ///   gets a fresh token from a counter, so a finish with a stale token is refused.
 /// - **Finish** (one script) checks the token, acknowledges and deletes the entry, records
 ///   the attempt, and either puts the delivery back into the scheduled set (retry,
-///   release) or closes it, which makes the next delivery of its chain the head.
+///   release) or closes it (moving its index entries), which makes the next delivery of
+///   its chain the head.
+/// - **Cancel** reads up to `limit` open deliveries of the endpoint chain by chain, then
+///   one script cancels those still open: out of their chains, scheduled and lease sets,
+///   their stream entries acknowledged and deleted (a later finish is refused), index
+///   entries moved.
 /// - **A node that dies** leaves its entries pending. A lease ends at its lease end by
 ///   the engine's clock (`ClaimRequest::now_ms`, like every due time), and the next claim
 ///   of any node takes the entry over with `XCLAIM` and a new token. As a safety net on
@@ -98,19 +134,21 @@ const MIN_ORPHANED_AFTER: Duration = Duration::from_secs(60);
 /// - **Idempotency windows** are claimed by a script implementing
 ///   [`next_window_start`](webhook_core::idempotency::next_window_start), so all nodes
 ///   derive the same keys.
-/// - **Configuration** is stored in Redis, and every change increments `cfgver`
-///   ([`Store::config_version`](super::Store::config_version)). Senders compare it before
-///   each publish and at every idle poll and [`load`](super::Store::load) again when it
+/// - **Configuration** is stored in Redis, and every change (also removing an endpoint)
+///   increments `cfgver` ([`ConfigStore::config_version`]). Senders compare it before
+///   each publish and at every idle poll and [`load`](ConfigStore::load) again when it
 ///   moved, so a node fans out to an endpoint created on another node and signs with
 ///   another node's rotated secrets. A node claims deliveries only for endpoints it has
 ///   loaded or created itself (`node:{consumer}:endpoints`), so a delivery is never held
-///   back for a minute by a node that does not know its endpoint yet. Caps and the enabled flag are read from Redis at every claim, so
-///   disabling an endpoint or changing its cap applies to every node at once.
+///   back for a minute by a node that does not know its endpoint yet. Caps and the
+///   claimable flag are read from Redis at every claim, so pausing or removing an
+///   endpoint or changing its cap applies to every node at once.
 ///
 /// # Requirements
 ///
-/// Redis 6.2 or newer (`XAUTOCLAIM`; tested with 7.0), standalone or a Sentinel-managed
-/// primary: the scripts build key names at run time, which Redis Cluster does not allow.
+/// Redis 6.2 or newer (`XAUTOCLAIM`, `ZRANGE … BYLEX LIMIT`; tested with 7.0), standalone
+/// or a Sentinel-managed primary: the scripts build key names at run time, which Redis
+/// Cluster does not allow.
 ///
 /// # Durability and outages
 ///
@@ -138,7 +176,10 @@ struct Scripts {
     claim: redis::Script,
     finish: redis::Script,
     redrive: redis::Script,
-    prune: redis::Script,
+    open: redis::Script,
+    cancel: redis::Script,
+    remove: redis::Script,
+    unrouted: redis::Script,
     window: redis::Script,
     close: redis::Script,
 }
@@ -146,8 +187,12 @@ struct Scripts {
 #[derive(Default)]
 struct State {
     closed: AtomicBool,
-    /// Set once [`Store::load`] ran: from then on this node claims only known endpoints.
+    /// Set once [`ConfigStore::load`] ran: from then on this node claims only known
+    /// endpoints.
     loaded: AtomicBool,
+    /// Set once the schema version was checked (at connect, or at the first call of a
+    /// store made with [`RedisStore::new`]).
+    checked: AtomicBool,
 }
 
 impl fmt::Debug for RedisStore {
@@ -160,38 +205,39 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// The static part of a delivery record, written once by `enqueue`.
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    id: DeliveryId,
-    event: EventId,
-    endpoint: EndpointId,
-    organization: OrganizationId,
-    kind: String,
-    resource_key: String,
-    created_at_ms: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    domain: Option<String>,
-}
-
-/// One claimed delivery as the claim script returns it: id, meta, seq, lease token,
-/// round attempts, attempts, body.
-type ClaimedRow = (String, Vec<u8>, String, u64, String, Vec<u8>, Vec<u8>);
+/// One claimed delivery as the claim script returns it: id, record, seq, lease token,
+/// round attempts, attempts, its message's record.
+type ClaimedRow = (
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+    u64,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
 
 impl RedisStore {
-    /// Connects with `config` (URL, key prefix, timeouts; see
-    /// [`RedisConfig`]) and checks that Redis answers.
+    /// Connects with `config` (URL, key prefix, timeouts; see [`RedisConfig`]), checks
+    /// that Redis answers and that the keys under the prefix were written by a layout this
+    /// build reads (recording it when the prefix is new).
     ///
     /// # Errors
-    /// [`StoreError`] when the URL is unusable or Redis cannot be reached.
+    /// [`StoreError`] when the URL is unusable or Redis cannot be reached;
+    /// [`StoreError::is_incompatible`] when the prefix holds a newer (or an older,
+    /// unconvertible) key layout.
     pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
         let redis = config.connect().await.map_err(StoreError::backend)?;
         redis.ping().await.map_err(StoreError::backend)?;
-        Ok(Self::new(redis))
+        let store = Self::new(redis);
+        store.check_schema().await?;
+        Ok(store)
     }
 
     /// A store on an existing connection; keys go under the connection's prefix followed
-    /// by `sender:`.
+    /// by `sender:`. The key layout's version is checked by the first call (which fails
+    /// with [`StoreError::is_incompatible`] on a newer one); [`RedisStore::connect`]
+    /// checks it at once.
     #[must_use]
     pub fn new(redis: RedisConnection) -> Self {
         let prefix = redis.keys().child("sender:").as_str().to_owned();
@@ -201,13 +247,16 @@ impl RedisStore {
             consumer: format!("sender-{}", uuid::Uuid::new_v4().simple()),
             orphaned_after: None,
             scripts: Arc::new(Scripts {
-                enqueue: redis::Script::new(script!("enqueue.lua")),
-                claim: redis::Script::new(script!("claim.lua")),
-                finish: redis::Script::new(script!("finish.lua")),
-                redrive: redis::Script::new(script!("redrive.lua")),
-                prune: redis::Script::new(script!("prune.lua")),
-                window: redis::Script::new(script!("window.lua")),
-                close: redis::Script::new(script!("close.lua")),
+                enqueue: script!("enqueue.lua"),
+                claim: script!("claim.lua"),
+                finish: script!("finish.lua"),
+                redrive: script!("redrive.lua"),
+                open: script!("open.lua"),
+                cancel: script!("cancel.lua"),
+                remove: script!("remove.lua"),
+                unrouted: script!("unrouted.lua"),
+                window: script!("window.lua"),
+                close: script!("close.lua"),
             }),
             state: Arc::new(State::default()),
         }
@@ -248,15 +297,76 @@ impl RedisStore {
         format!("{}{name}", self.prefix)
     }
 
+    fn delivery_key(&self, id: DeliveryId) -> String {
+        self.key(&format!("d:{id}"))
+    }
+
+    fn message_keys(&self, organization: &OrganizationId, event: EventId) -> (String, String) {
+        let mk = message_key(organization, event);
+        (self.key(&format!("m:{mk}")), self.key(&format!("md:{mk}")))
+    }
+
+    fn index_key(&self, set: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + 3 + set.len());
+        key.extend_from_slice(self.prefix.as_bytes());
+        key.extend_from_slice(b"ix:");
+        key.extend_from_slice(set);
+        key
+    }
+
     fn known_key(&self) -> String {
         self.key(&format!("node:{}:endpoints", self.consumer))
     }
 
-    fn manager(&self) -> Result<ConnectionManager, StoreError> {
+    /// The connection, once the store is known to be open and of a layout this build
+    /// reads.
+    async fn manager(&self) -> Result<ConnectionManager, StoreError> {
         if self.state.closed.load(Ordering::SeqCst) {
             return Err(StoreError::closed());
         }
+        if !self.state.checked.load(Ordering::SeqCst) {
+            self.check_schema().await?;
+        }
         Ok(self.redis.manager())
+    }
+
+    /// Records the key layout's version under a new prefix, and refuses one this build
+    /// does not read.
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let key = self.key(SCHEMA_KEY);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&key)
+            .arg(SCHEMA_VERSION)
+            .arg("NX")
+            .ignore();
+        pipe.cmd("GET").arg(&key);
+        let mut manager = self.redis.manager();
+        let (stored,): (Option<String>,) = self
+            .redis
+            .bounded(pipe.query_async(&mut manager))
+            .await
+            .map_err(StoreError::backend)?;
+        let stored = stored.unwrap_or_default();
+        let version: i64 = stored.parse().map_err(|_| {
+            StoreError::corrupt(format!("{key} holds {stored:?}, not a schema version"))
+        })?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::incompatible(format!(
+                "the Redis keys under {:?} have schema version {version}; this build reads \
+                 up to {SCHEMA_VERSION}: use a newer version of webhook-sender",
+                self.prefix
+            )));
+        }
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::incompatible(format!(
+                "the Redis keys under {:?} have schema version {version}, which this build \
+                 cannot upgrade: drain it with the version that wrote it, or use a new prefix",
+                self.prefix
+            )));
+        }
+        self.state.checked.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Runs a script with the prefix as its first argument.
@@ -265,7 +375,7 @@ impl RedisStore {
         script: &redis::Script,
         args: impl FnOnce(&mut redis::ScriptInvocation<'_>),
     ) -> Result<T, StoreError> {
-        let mut manager = self.manager()?;
+        let mut manager = self.manager().await?;
         let mut invocation = script.prepare_invoke();
         invocation.arg(&self.prefix);
         args(&mut invocation);
@@ -280,7 +390,7 @@ impl RedisStore {
         &self,
         command: &redis::Cmd,
     ) -> Result<T, StoreError> {
-        let mut manager = self.manager()?;
+        let mut manager = self.manager().await?;
         self.redis
             .bounded(command.query_async(&mut manager))
             .await
@@ -292,7 +402,7 @@ impl RedisStore {
         &self,
         pipeline: &redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let mut manager = self.manager()?;
+        let mut manager = self.manager().await?;
         self.redis
             .bounded(pipeline.query_async(&mut manager))
             .await
@@ -324,25 +434,149 @@ impl RedisStore {
             let (Some(cap), Some(on), Some(data)) = (cap, on, data) else {
                 continue; // an id without its hash: nothing to load
             };
-            endpoints.push(StoredEndpoint {
-                id: id.parse().map_err(StoreError::corrupt)?,
-                max_concurrency: cap,
-                enabled: on == "1",
-                data,
-            });
+            let id = id.parse().map_err(StoreError::corrupt)?;
+            endpoints.push(StoredEndpoint::new(id, cap, on == "1", data));
         }
         let organizations: Vec<(String, Vec<u8>)> =
             redis::from_redis_value(organizations).map_err(StoreError::corrupt)?;
-        Ok(Snapshot {
+        Ok(Snapshot::new(
             endpoints,
-            organizations: organizations
+            organizations
                 .into_iter()
-                .map(|(id, data)| StoredOrganization {
-                    id: OrganizationId::from(id),
-                    data,
-                })
+                .map(|(id, data)| StoredOrganization::new(OrganizationId::from(id), data))
                 .collect(),
-        })
+        ))
+    }
+
+    /// The records of `ids` (`None` for those that do not exist), in one round trip.
+    async fn read_deliveries(
+        &self,
+        ids: &[DeliveryId],
+    ) -> Result<Vec<Option<DeliveryRecord>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut read = redis::pipe();
+        for id in ids {
+            read.cmd("HMGET")
+                .arg(self.delivery_key(*id))
+                .arg(&DELIVERY_FIELDS);
+        }
+        let rows: Vec<Vec<Option<Vec<u8>>>> = self.pipeline(&read).await?;
+        rows.into_iter().map(|row| delivery_record(&row)).collect()
+    }
+
+    /// The messages of `keys` (`None` for those that do not exist), with their current
+    /// delivery lists, in one round trip. With `as_enqueued`, the records keep the
+    /// delivery lists they were enqueued with (what their index entries were computed
+    /// from).
+    async fn read_messages(
+        &self,
+        keys: &[(OrganizationId, EventId)],
+        as_enqueued: bool,
+    ) -> Result<Vec<Option<MessageRecord>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut read = redis::pipe();
+        for (organization, event) in keys {
+            let (m, md) = self.message_keys(organization, *event);
+            read.cmd("HGET").arg(m).arg("rec");
+            read.cmd("LRANGE").arg(md).arg(0).arg(-1);
+        }
+        let rows: Vec<(Option<Vec<u8>>, Vec<String>)> = self.pipeline(&read).await?;
+        rows.into_iter()
+            .map(|(rec, ids)| {
+                rec.map(|rec| {
+                    let mut message = MessageRecord::decode(&rec)?;
+                    if !as_enqueued {
+                        message.deliveries = parse_ids(&ids)?;
+                    }
+                    Ok(message)
+                })
+                .transpose()
+            })
+            .collect()
+    }
+
+    /// A delivery's record as enqueued (its fields that never change), or `None`.
+    async fn enqueued_record(&self, id: DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
+        let rec: Option<Vec<u8>> = self
+            .command(redis::cmd("HGET").arg(self.delivery_key(id)).arg("rec"))
+            .await?;
+        rec.map(|rec| DeliveryRecord::decode(&rec)).transpose()
+    }
+
+    /// One attempt at [`QueueStore::cancel_open`]: reads up to `limit` open deliveries,
+    /// then cancels those still open. `None` when there were none to read.
+    async fn cancel_some(
+        &self,
+        endpoint: EndpointId,
+        reason: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Option<u64>, StoreError> {
+        let open: Vec<(String, Option<Vec<u8>>)> = self
+            .run(&self.scripts.open, |call| {
+                call.arg(endpoint.to_string()).arg(limit);
+            })
+            .await?;
+        if open.is_empty() {
+            return Ok(None);
+        }
+        let mut rows = Vec::with_capacity(open.len());
+        for (id, rec) in open {
+            // A chain member without a record cannot be cancelled; the script skips it.
+            let Some(rec) = rec else {
+                rows.push((id, Vec::new(), Vec::new()));
+                continue;
+            };
+            let base = DeliveryRecord::decode(&rec)?;
+            let before = entries_as(&base, DeliveryStatus::Pending, None);
+            let after = entries_as(&base, DeliveryStatus::Cancelled, Some(now_ms));
+            let (removed, added) = index::changes(&before, &after);
+            rows.push((id, removed, added));
+        }
+        let cancelled: u64 = self
+            .run(&self.scripts.cancel, |call| {
+                call.arg(endpoint.to_string())
+                    .arg(reason)
+                    .arg(now_ms)
+                    .arg(rows.len());
+                for (id, removed, added) in &rows {
+                    call.arg(id);
+                    entries_arg(call, removed);
+                    entries_arg(call, added);
+                }
+            })
+            .await?;
+        Ok(Some(cancelled))
+    }
+}
+
+/// A message's key under `m:` and `md:`: the event id (fixed length) then the
+/// organization.
+fn message_key(organization: &OrganizationId, event: EventId) -> String {
+    format!("{event}:{}", organization.as_str())
+}
+
+/// The index entries of a delivery (given by its record as enqueued) in another state.
+fn entries_as(
+    base: &DeliveryRecord,
+    status: DeliveryStatus,
+    finished_at_ms: Option<i64>,
+) -> Vec<IndexEntry> {
+    let mut record = base.clone();
+    record.status = status;
+    record.finished_at_ms = finished_at_ms;
+    index::delivery_entries(&record)
+}
+
+/// Passes index entries as a block: the count, then (set name, member) pairs.
+fn entries_arg(call: &mut redis::ScriptInvocation<'_>, entries: &[IndexEntry]) {
+    call.arg(entries.len());
+    for entry in entries {
+        call.arg(entry.set.as_slice()).arg(entry.member.as_slice());
     }
 }
 
@@ -362,32 +596,47 @@ fn number(text: &str) -> Result<i64, StoreError> {
     }
 }
 
-fn record(
-    meta: &[u8],
-    seq: &str,
-    round: &str,
-    attempts: &[u8],
-) -> Result<(Meta, Delivery), StoreError> {
-    let meta: Meta = serde_json::from_slice(meta).map_err(StoreError::corrupt)?;
-    let attempts: Vec<AttemptRecord> =
-        serde_json::from_slice(attempts).map_err(StoreError::corrupt)?;
-    let delivery = Delivery {
-        id: meta.id,
-        event: meta.event,
-        endpoint: meta.endpoint,
-        organization: meta.organization.clone(),
-        kind: meta.kind.clone(),
-        resource_key: meta.resource_key.clone(),
-        seq: u64::try_from(number(seq)?).unwrap_or_default(),
-        status: DeliveryStatus::Pending,
-        due_at_ms: 0,
-        lease: 0,
-        round_attempts: u32::try_from(number(round)?).unwrap_or(u32::MAX),
-        attempts,
-        created_at_ms: meta.created_at_ms,
-        finished_at_ms: None,
+fn text(bytes: &[u8]) -> Result<&str, StoreError> {
+    std::str::from_utf8(bytes).map_err(StoreError::corrupt)
+}
+
+fn field_number(bytes: Option<&[u8]>) -> Result<Option<i64>, StoreError> {
+    bytes.map(|b| text(b).and_then(number)).transpose()
+}
+
+fn parse_ids(ids: &[String]) -> Result<Vec<DeliveryId>, StoreError> {
+    ids.iter()
+        .map(|id| id.parse().map_err(StoreError::corrupt))
+        .collect()
+}
+
+/// A delivery's record from its hash fields ([`DELIVERY_FIELDS`]); `None` when it has no
+/// record.
+fn delivery_record(fields: &[Option<Vec<u8>>]) -> Result<Option<DeliveryRecord>, StoreError> {
+    let field = |i: usize| fields.get(i).and_then(Option::as_deref);
+    let Some(rec) = field(0) else {
+        return Ok(None);
     };
-    Ok((meta, delivery))
+    let mut record = DeliveryRecord::decode(rec)?;
+    let missing = |name: &str| StoreError::corrupt(format!("delivery {} has no {name}", record.id));
+    let seq = field_number(field(1))?.ok_or_else(|| missing("seq"))?;
+    record.seq = u64::try_from(seq).map_err(StoreError::corrupt)?;
+    record.status = status(text(field(2).ok_or_else(|| missing("status"))?)?)?;
+    record.due_at_ms = field_number(field(3))?.unwrap_or_default();
+    record.lease = field_number(field(4))?
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or_default();
+    record.round_attempts =
+        field_number(field(5))?.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    record.attempts = match field(6) {
+        Some(attempts) => serde_json::from_slice(attempts).map_err(StoreError::corrupt)?,
+        None => Vec::new(),
+    };
+    record.finished_at_ms = field_number(field(7))?;
+    record.cancel_reason = field(8)
+        .map(|why| text(why).map(str::to_owned))
+        .transpose()?;
+    Ok(Some(record))
 }
 
 fn status(text: &str) -> Result<DeliveryStatus, StoreError> {
@@ -396,6 +645,7 @@ fn status(text: &str) -> Result<DeliveryStatus, StoreError> {
         "in_flight" => DeliveryStatus::InFlight,
         "delivered" => DeliveryStatus::Delivered,
         "failed" => DeliveryStatus::Failed,
+        "cancelled" => DeliveryStatus::Cancelled,
         other => return Err(StoreError::corrupt(format!("unknown status {other:?}"))),
     })
 }
@@ -404,7 +654,14 @@ fn json(attempt: &AttemptRecord) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(attempt).map_err(StoreError::corrupt)
 }
 
-impl Store for RedisStore {
+/// When an attempt ended: the finish time of a delivered or failed delivery.
+fn ended(attempt: &AttemptRecord) -> i64 {
+    attempt
+        .at_ms
+        .saturating_add(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX))
+}
+
+impl ConfigStore for RedisStore {
     fn load(&self) -> StoreFuture<'_, Snapshot> {
         Box::pin(async move {
             let snapshot = self.load_snapshot().await?;
@@ -435,7 +692,7 @@ impl Store for RedisStore {
                 .arg("cap")
                 .arg(endpoint.max_concurrency)
                 .arg("on")
-                .arg(if endpoint.enabled { "1" } else { "0" })
+                .arg(if endpoint.claimable { "1" } else { "0" })
                 .arg("data")
                 .arg(endpoint.data)
                 .ignore();
@@ -443,6 +700,23 @@ impl Store for RedisStore {
             if self.state.loaded.load(Ordering::SeqCst) {
                 pipe.cmd("SADD").arg(self.known_key()).arg(&id).ignore();
             }
+            pipe.cmd("INCR").arg(self.key(CONFIG_VERSION)).ignore();
+            self.pipeline(&pipe).await
+        })
+    }
+
+    /// Removes the endpoint's configuration (claims skip an endpoint without one) and
+    /// bumps the version; its chains stay until [`QueueStore::cancel_open`] empties them.
+    fn remove_endpoint(&self, id: EndpointId) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let id = id.to_string();
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("DEL")
+                .arg(self.key(&format!("ep:{id}")))
+                .ignore();
+            pipe.cmd("SREM").arg(self.key("eps")).arg(&id).ignore();
+            pipe.cmd("SREM").arg(self.known_key()).arg(&id).ignore();
             pipe.cmd("INCR").arg(self.key(CONFIG_VERSION)).ignore();
             self.pipeline(&pipe).await
         })
@@ -462,6 +736,17 @@ impl Store for RedisStore {
         })
     }
 
+    fn config_version(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let version: Option<u64> = self
+                .command(redis::cmd("GET").arg(self.key(CONFIG_VERSION)))
+                .await?;
+            Ok(version.unwrap_or(0))
+        })
+    }
+}
+
+impl WindowStore for RedisStore {
     fn claim_idempotency_window<'a>(
         &'a self,
         organization: &'a str,
@@ -479,41 +764,53 @@ impl Store for RedisStore {
             number(&start)
         })
     }
+}
 
-    fn enqueue(&self, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, ()> {
+impl QueueStore for RedisStore {
+    fn enqueue(
+        &self,
+        mut message: MessageRecord,
+        mut deliveries: Vec<DeliveryRecord>,
+    ) -> StoreFuture<'_, Enqueued> {
         Box::pin(async move {
-            if deliveries.is_empty() {
-                return Ok(());
-            }
+            message.deliveries = deliveries.iter().map(|d| d.id).collect();
+            let mk = message_key(&message.organization, message.event);
+            let message_entries = index::message_entries(&message);
             let mut rows = Vec::with_capacity(deliveries.len());
-            for new in deliveries {
-                let record = new.record;
-                let meta = Meta {
-                    id: record.id,
-                    event: record.event,
-                    endpoint: record.endpoint,
-                    organization: record.organization,
-                    kind: record.kind,
-                    resource_key: record.resource_key,
-                    created_at_ms: record.created_at_ms,
-                    domain: new.payload.domain,
-                };
-                let meta_json = serde_json::to_vec(&meta).map_err(StoreError::corrupt)?;
-                rows.push((meta, meta_json, record.due_at_ms, new.payload.content));
+            for record in &mut deliveries {
+                // As every backend enqueues: pending, no lease; Redis assigns `seq`.
+                record.status = DeliveryStatus::Pending;
+                record.lease = 0;
+                rows.push((
+                    record.id.to_string(),
+                    record.encode(),
+                    record.endpoint.to_string(),
+                    index::delivery_entries(record),
+                ));
             }
-            let _added: u64 = self
+            let existing: Option<(Vec<u8>, Vec<String>)> = self
                 .run(&self.scripts.enqueue, |call| {
-                    for (meta, meta_json, due, body) in &rows {
-                        call.arg(meta.id.to_string())
-                            .arg(meta_json.as_slice())
-                            .arg(meta.endpoint.to_string())
-                            .arg(meta.resource_key.as_str())
-                            .arg(*due)
-                            .arg(body.as_slice());
+                    call.arg(&mk).arg(message.encode());
+                    entries_arg(call, &message_entries);
+                    call.arg(rows.len());
+                    for ((id, rec, endpoint, entries), record) in rows.iter().zip(&deliveries) {
+                        call.arg(id)
+                            .arg(rec.as_slice())
+                            .arg(endpoint)
+                            .arg(record.resource_key.as_str())
+                            .arg(record.due_at_ms);
+                        entries_arg(call, entries);
                     }
                 })
                 .await?;
-            Ok(())
+            match existing {
+                None => Ok(Enqueued::Stored),
+                Some((rec, ids)) => {
+                    let mut existing = MessageRecord::decode(&rec)?;
+                    existing.deliveries = parse_ids(&ids)?;
+                    Ok(Enqueued::Existing(existing))
+                }
+            }
         })
     }
 
@@ -544,43 +841,68 @@ impl Store for RedisStore {
                 })
                 .await?;
             let mut deliveries = Vec::with_capacity(rows.len());
-            for (_id, meta, seq, token, round, attempts, body) in rows {
-                let (meta, mut record) = record(&meta, &seq, &round, &attempts)?;
+            for (id, rec, seq, token, round, attempts, message) in rows {
+                let corrupt =
+                    |what: &str| StoreError::corrupt(format!("delivery {id} has no {what}"));
+                let mut record = DeliveryRecord::decode(&rec.ok_or_else(|| corrupt("record"))?)?;
+                let seq = number(&seq.ok_or_else(|| corrupt("seq"))?)?;
+                record.seq = u64::try_from(seq).map_err(StoreError::corrupt)?;
                 record.status = DeliveryStatus::InFlight;
                 record.due_at_ms = lease_end;
                 record.lease = token;
-                deliveries.push(Claimed {
-                    record,
-                    payload: Payload {
-                        content: body,
-                        domain: meta.domain,
-                    },
-                });
+                record.round_attempts = match round {
+                    Some(round) => u32::try_from(number(&round)?).unwrap_or(u32::MAX),
+                    None => 0,
+                };
+                record.attempts = match attempts {
+                    Some(attempts) => {
+                        serde_json::from_slice(&attempts).map_err(StoreError::corrupt)?
+                    }
+                    None => Vec::new(),
+                };
+                record.finished_at_ms = None;
+                record.cancel_reason = None;
+                let message = MessageRecord::decode(&message.ok_or_else(|| corrupt("message"))?)?;
+                deliveries.push(Claimed::new(record, message.payload));
             }
-            Ok(Claim {
+            Ok(Claim::new(
                 deliveries,
-                next_due_ms: next_due.as_deref().map(number).transpose()?,
-                open: u64::try_from(number(&open)?).unwrap_or_default(),
-            })
+                next_due.as_deref().map(number).transpose()?,
+                u64::try_from(number(&open)?).unwrap_or_default(),
+            ))
         })
     }
 
     fn finish(&self, id: DeliveryId, lease: u64, finish: Finish) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let (outcome, at, attempt) = match &finish {
-                Finish::Delivered(attempt) | Finish::Failed(attempt) => {
-                    let finished = attempt
-                        .at_ms
-                        .saturating_add(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX));
-                    let outcome = if matches!(finish, Finish::Delivered(_)) {
-                        "delivered"
-                    } else {
-                        "failed"
+            let (outcome, at, attempt, finished) = match &finish {
+                Finish::Delivered(attempt) => (
+                    "delivered",
+                    ended(attempt),
+                    json(attempt)?,
+                    Some(DeliveryStatus::Delivered),
+                ),
+                Finish::Failed(attempt) => (
+                    "failed",
+                    ended(attempt),
+                    json(attempt)?,
+                    Some(DeliveryStatus::Failed),
+                ),
+                Finish::Retry { attempt, at_ms } => ("retry", *at_ms, json(attempt)?, None),
+                Finish::Release { at_ms } => ("release", *at_ms, Vec::new(), None),
+            };
+            // Finishing moves the index entries from the open group to the finished one;
+            // the script applies them only while the lease holds (so from the open group).
+            let (removed, added) = match finished {
+                Some(status) => {
+                    let Some(base) = self.enqueued_record(id).await? else {
+                        return Err(StoreError::lease_lost());
                     };
-                    (outcome, finished, json(attempt)?)
+                    let before = entries_as(&base, DeliveryStatus::InFlight, None);
+                    let after = entries_as(&base, status, Some(at));
+                    index::changes(&before, &after)
                 }
-                Finish::Retry { attempt, at_ms } => ("retry", *at_ms, json(attempt)?),
-                Finish::Release { at_ms } => ("release", *at_ms, Vec::new()),
+                None => (Vec::new(), Vec::new()),
             };
             let done: i64 = self
                 .run(&self.scripts.finish, |call| {
@@ -589,6 +911,8 @@ impl Store for RedisStore {
                         .arg(outcome)
                         .arg(at)
                         .arg(attempt);
+                    entries_arg(call, &removed);
+                    entries_arg(call, &added);
                 })
                 .await?;
             if done == 1 {
@@ -599,96 +923,64 @@ impl Store for RedisStore {
         })
     }
 
-    fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<Delivery>> {
-        Box::pin(async move {
-            #[allow(clippy::type_complexity)]
-            let (meta, seq, round, attempts, st, due, lease, fin): (
-                Option<Vec<u8>>,
-                Option<String>,
-                Option<String>,
-                Option<Vec<u8>>,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-            ) = self
-                .command(
-                    redis::cmd("HMGET")
-                        .arg(self.key(&format!("d:{id}")))
-                        .arg(&["meta", "seq", "round", "att", "st", "due", "lease", "fin"]),
-                )
-                .await?;
-            let (Some(meta), Some(seq), Some(round), Some(attempts), Some(st)) =
-                (meta, seq, round, attempts, st)
-            else {
-                return Ok(None);
-            };
-            let (_, mut record) = record(&meta, &seq, &round, &attempts)?;
-            record.status = status(&st)?;
-            record.due_at_ms = due.as_deref().map(number).transpose()?.unwrap_or_default();
-            record.lease = lease
-                .as_deref()
-                .map(number)
-                .transpose()?
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or_default();
-            record.finished_at_ms = fin.as_deref().map(number).transpose()?;
-            Ok(Some(record))
-        })
-    }
-
     fn redrive(&self, id: DeliveryId, now_ms: i64) -> StoreFuture<'_, bool> {
         Box::pin(async move {
-            let done: i64 = self
-                .run(&self.scripts.redrive, |call| {
-                    call.arg(id.to_string()).arg(now_ms);
-                })
-                .await?;
-            Ok(done == 1)
+            for _ in 0..TRIES {
+                let Some(record) = self.read_deliveries(&[id]).await?.pop().flatten() else {
+                    return Ok(false);
+                };
+                if record.status != DeliveryStatus::Failed {
+                    return Ok(false);
+                }
+                let before = index::delivery_entries(&record);
+                let after = entries_as(&record, DeliveryStatus::Pending, None);
+                let (removed, added) = index::changes(&before, &after);
+                let fin = record
+                    .finished_at_ms
+                    .map(|fin| fin.to_string())
+                    .unwrap_or_default();
+                let done: i64 = self
+                    .run(&self.scripts.redrive, |call| {
+                        call.arg(id.to_string()).arg(now_ms).arg(fin);
+                        entries_arg(call, &removed);
+                        entries_arg(call, &added);
+                    })
+                    .await?;
+                if done == 1 {
+                    return Ok(true);
+                }
+                // Changed since it was read (redriven and failed again elsewhere): read
+                // it again.
+            }
+            Ok(false)
         })
     }
 
-    fn failed_since(
+    fn cancel_open(
         &self,
         endpoint: EndpointId,
-        since_ms: i64,
-    ) -> StoreFuture<'_, Vec<DeliveryId>> {
+        reason: String,
+        now_ms: i64,
+        limit: usize,
+    ) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let ids: Vec<String> = self
-                .command(
-                    redis::cmd("ZRANGEBYSCORE")
-                        .arg(self.key(&format!("failed:{endpoint}")))
-                        .arg(since_ms)
-                        .arg("+inf"),
-                )
-                .await?;
-            ids.iter()
-                .map(|id| id.parse().map_err(StoreError::corrupt))
-                .collect()
-        })
-    }
-
-    fn prune_delivered(&self, before_ms: i64) -> StoreFuture<'_, u64> {
-        Box::pin(async move {
-            self.run(&self.scripts.prune, |call| {
-                call.arg(before_ms).arg(PRUNE_LIMIT);
-            })
-            .await
+            if limit == 0 {
+                return Ok(0);
+            }
+            for _ in 0..TRIES {
+                match self.cancel_some(endpoint, &reason, now_ms, limit).await? {
+                    None => return Ok(0),
+                    Some(0) => {} // every one read finished meanwhile: read again
+                    Some(cancelled) => return Ok(cancelled),
+                }
+            }
+            Ok(0)
         })
     }
 
     /// Marks the store closed for every clone; forgets this node's known-endpoints set
     /// and, if it holds no lease, its consumer. Nothing needs flushing: every write was
     /// acknowledged by Redis when its call returned. The clean-up is best effort.
-    fn config_version(&self) -> StoreFuture<'_, u64> {
-        Box::pin(async move {
-            let version: Option<u64> = self
-                .command(redis::cmd("GET").arg(self.key(CONFIG_VERSION)))
-                .await?;
-            Ok(version.unwrap_or(0))
-        })
-    }
-
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             if self.state.closed.load(Ordering::SeqCst) {
@@ -708,6 +1000,182 @@ impl Store for RedisStore {
     }
 }
 
+impl HistoryStore for RedisStore {
+    fn delivery(&self, id: DeliveryId) -> StoreFuture<'_, Option<DeliveryRecord>> {
+        Box::pin(async move { Ok(self.read_deliveries(&[id]).await?.pop().flatten()) })
+    }
+
+    fn deliveries(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, Vec<DeliveryRecord>> {
+        Box::pin(async move {
+            Ok(self
+                .read_deliveries(&ids)
+                .await?
+                .into_iter()
+                .flatten()
+                .collect())
+        })
+    }
+
+    fn message(
+        &self,
+        organization: OrganizationId,
+        event: EventId,
+    ) -> StoreFuture<'_, Option<MessageRecord>> {
+        Box::pin(async move {
+            Ok(self
+                .read_messages(&[(organization, event)], false)
+                .await?
+                .pop()
+                .flatten())
+        })
+    }
+
+    fn messages(
+        &self,
+        organization: OrganizationId,
+        events: Vec<EventId>,
+    ) -> StoreFuture<'_, Vec<MessageRecord>> {
+        Box::pin(async move {
+            let keys: Vec<_> = events
+                .into_iter()
+                .map(|event| (organization.clone(), event))
+                .collect();
+            Ok(self
+                .read_messages(&keys, false)
+                .await?
+                .into_iter()
+                .flatten()
+                .collect())
+        })
+    }
+
+    fn scan(&self, scan: Scan) -> StoreFuture<'_, Vec<Vec<u8>>> {
+        Box::pin(async move {
+            if scan.limit == 0 {
+                return Ok(Vec::new());
+            }
+            let bound = |mark: u8, member: Option<&[u8]>, open: &[u8]| match member {
+                Some(member) => {
+                    let mut bound = Vec::with_capacity(member.len() + 1);
+                    bound.push(mark);
+                    bound.extend_from_slice(member);
+                    bound
+                }
+                None => open.to_vec(),
+            };
+            let start = bound(b'[', scan.start.as_deref(), b"-");
+            let end = bound(b'(', scan.end.as_deref(), b"+");
+            self.command(
+                redis::cmd("ZRANGE")
+                    .arg(self.index_key(&scan.set))
+                    .arg(start)
+                    .arg(end)
+                    .arg("BYLEX")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(scan.limit),
+            )
+            .await
+        })
+    }
+
+    fn remove_finished(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let finished: Vec<DeliveryRecord> = self
+                .read_deliveries(&ids)
+                .await?
+                .into_iter()
+                .flatten()
+                .filter(|record| !record.is_open())
+                .collect();
+            if finished.is_empty() {
+                return Ok(0);
+            }
+            let keys: Vec<_> = finished
+                .iter()
+                .map(|record| (record.organization.clone(), record.event))
+                .collect();
+            // Entries as enqueued: what the message's last delivery takes with it.
+            let messages = self.read_messages(&keys, true).await?;
+            let rows: Vec<_> = finished
+                .iter()
+                .zip(&messages)
+                .map(|(record, message)| {
+                    let fin = record
+                        .finished_at_ms
+                        .map(|fin| fin.to_string())
+                        .unwrap_or_default();
+                    let message_entries = message
+                        .as_ref()
+                        .map(index::message_entries)
+                        .unwrap_or_default();
+                    (
+                        record.id.to_string(),
+                        record.status.as_str(),
+                        fin,
+                        message_key(&record.organization, record.event),
+                        index::delivery_entries(record),
+                        message_entries,
+                    )
+                })
+                .collect();
+            self.run(&self.scripts.remove, |call| {
+                call.arg(rows.len());
+                for (id, status, fin, mk, entries, message_entries) in &rows {
+                    call.arg(id).arg(*status).arg(fin).arg(mk);
+                    entries_arg(call, entries);
+                    entries_arg(call, message_entries);
+                }
+            })
+            .await
+        })
+    }
+
+    fn remove_unrouted(&self, messages: Vec<(OrganizationId, EventId)>) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let stored = self.read_messages(&messages, false).await?;
+            let rows: Vec<_> = stored
+                .into_iter()
+                .flatten()
+                .filter(|message| message.deliveries.is_empty())
+                .map(|message| {
+                    (
+                        message_key(&message.organization, message.event),
+                        index::message_entries(&message),
+                    )
+                })
+                .collect();
+            if rows.is_empty() {
+                return Ok(0);
+            }
+            self.run(&self.scripts.unrouted, |call| {
+                call.arg(rows.len());
+                for (mk, entries) in &rows {
+                    call.arg(mk);
+                    entries_arg(call, entries);
+                }
+            })
+            .await
+        })
+    }
+
+    fn last_pruned(&self) -> StoreFuture<'_, Option<i64>> {
+        Box::pin(async move {
+            let at: Option<String> = self
+                .command(redis::cmd("GET").arg(self.key(LAST_PRUNED)))
+                .await?;
+            at.as_deref().map(number).transpose()
+        })
+    }
+
+    fn set_last_pruned(&self, at_ms: i64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.command(redis::cmd("SET").arg(self.key(LAST_PRUNED)).arg(at_ms))
+                .await
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -716,6 +1184,7 @@ mod tests {
     use webhook_testkit::RedisServer;
 
     use super::*;
+    use crate::store::Payload;
     use crate::store::fixture;
 
     async fn server() -> RedisServer {
@@ -732,27 +1201,34 @@ mod tests {
 
     async fn endpoint(store: &RedisStore, cap: u32) -> EndpointId {
         let id = EndpointId::generate();
-        let stored = StoredEndpoint {
-            id,
-            max_concurrency: cap,
-            enabled: true,
-            data: b"{}".to_vec(),
-        };
+        let stored = StoredEndpoint::new(id, cap, true, b"{}".to_vec());
         store.put_endpoint(stored).await.unwrap();
         id
     }
 
-    fn new(endpoint: EndpointId, key: &str) -> NewDelivery {
-        fixture::new_delivery(endpoint, key, 0, b"\x00binary\xff", Some("TRANSACTION"))
+    /// Publishes one message about `key` with a binary payload to each of `endpoints`.
+    async fn publish(store: &RedisStore, endpoints: &[EndpointId], key: &str) -> Vec<DeliveryId> {
+        let message = MessageRecord::new(
+            EventId::generate(),
+            OrganizationId::from("org"),
+            "transaction",
+            key,
+            "idem",
+            Payload::new(&b"\x00binary\xff"[..], Some("TRANSACTION".to_owned())),
+            0,
+        );
+        let deliveries: Vec<_> = endpoints
+            .iter()
+            .map(|e| DeliveryRecord::new(&message, *e, 0))
+            .collect();
+        let ids = deliveries.iter().map(|d| d.id).collect();
+        let stored = store.enqueue(message, deliveries).await.unwrap();
+        assert_eq!(stored, Enqueued::Stored);
+        ids
     }
 
     async fn claim(store: &RedisStore, now_ms: i64) -> Vec<Claimed> {
-        let request = ClaimRequest {
-            now_ms,
-            limit: 10,
-            lease: Duration::from_millis(100),
-            overrides: HashMap::new(),
-        };
+        let request = ClaimRequest::new(now_ms, 10, Duration::from_millis(100));
         store.claim(request).await.unwrap().deliveries
     }
 
@@ -784,13 +1260,11 @@ mod tests {
         let a = store(&server, "t:").await.consumer("a");
         let b = store(&server, "t:").await.consumer("b");
         let e = endpoint(&a, 4).await;
-        let d = new(e, "r");
-        let id = d.record.id;
-        a.enqueue(vec![d]).await.unwrap();
+        let id = publish(&a, &[e], "r").await[0];
 
         let first = claim(&a, 0).await;
         assert_eq!(first.len(), 1);
-        assert_eq!(first[0].payload.content, b"\x00binary\xff");
+        assert_eq!(&first[0].payload.content[..], b"\x00binary\xff");
         assert_eq!(first[0].payload.domain.as_deref(), Some("TRANSACTION"));
         assert_eq!(pending(&a).await, vec![("a".to_owned(), 1)]);
         assert!(claim(&b, 99).await.is_empty(), "still leased");
@@ -832,9 +1306,7 @@ mod tests {
             .consumer("normal")
             .orphaned_after(Duration::from_millis(200));
         let e = endpoint(&ahead, 1).await;
-        let d = new(e, "r");
-        let id = d.record.id;
-        ahead.enqueue(vec![d]).await.unwrap();
+        let id = publish(&ahead, &[e], "r").await[0];
         let held = claim(&ahead, 1_000_000_000).await;
         assert_eq!(held.len(), 1);
 
@@ -871,7 +1343,7 @@ mod tests {
         let prod_b = store(&server, "prod:").await;
         let staging = store(&server, "staging:").await;
         let e = endpoint(&prod, 4).await;
-        prod.enqueue(vec![new(e, "r")]).await.unwrap();
+        publish(&prod, &[e], "r").await;
         assert!(claim(&staging, 0).await.is_empty());
         assert!(staging.load().await.unwrap().endpoints.is_empty());
         assert_eq!(claim(&prod_b, 0).await.len(), 1);
@@ -901,10 +1373,7 @@ mod tests {
         let late = store(&server, "t:").await;
         late.load().await.unwrap();
         let new_endpoint = endpoint(&late, 4).await;
-        early
-            .enqueue(vec![new(new_endpoint, "r"), new(old, "r")])
-            .await
-            .unwrap();
+        publish(&early, &[new_endpoint, old], "r").await;
 
         let got = claim(&early, 0).await;
         assert_eq!(got.len(), 1);
@@ -914,13 +1383,124 @@ mod tests {
         assert_eq!(got[0].record.endpoint, new_endpoint);
     }
 
+    /// A cancel on one node ends a lease another node holds: its stream entry goes and
+    /// the holder's finish is refused.
+    #[tokio::test]
+    async fn a_cancel_ends_another_nodes_lease() {
+        let server = server().await;
+        let holder = store(&server, "t:").await.consumer("holder");
+        let admin = store(&server, "t:").await.consumer("admin");
+        let e = endpoint(&holder, 4).await;
+        let ids = publish(&holder, &[e], "r").await;
+        let held = claim(&holder, 0).await;
+        assert_eq!(held.len(), 1);
+        assert_eq!(pending(&admin).await.len(), 1);
+        let cancelled = admin.cancel_open(e, "gone".into(), 5, 10).await.unwrap();
+        assert_eq!(cancelled, 1);
+        assert!(
+            pending(&admin).await.is_empty(),
+            "the entry was acknowledged"
+        );
+        let late = holder
+            .finish(ids[0], held[0].record.lease, delivered(6))
+            .await;
+        assert!(late.unwrap_err().is_lease_lost());
+        assert_eq!(admin.cancel_open(e, "gone".into(), 7, 10).await.unwrap(), 0);
+        let record = admin.delivery(ids[0]).await.unwrap().unwrap();
+        assert_eq!(record.status, DeliveryStatus::Cancelled);
+        assert_eq!(record.lease, 0);
+    }
+
+    /// A prefix written by a newer layout is refused at connect, and by the first call
+    /// of a store made on a bare connection.
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let server = server().await;
+        let first = store(&server, "t:").await;
+        let version: i64 = first
+            .command(redis::cmd("GET").arg("t:sender:schema"))
+            .await
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION, "recorded under a new prefix");
+        let () = first
+            .command(redis::cmd("SET").arg("t:sender:schema").arg(3))
+            .await
+            .unwrap();
+        let config = RedisConfig::new(server.url()).prefix("t:");
+        let refused = RedisStore::connect(&config).await.unwrap_err();
+        assert!(refused.is_incompatible(), "{refused}");
+        assert!(
+            refused.to_string().contains("schema version 3"),
+            "{refused}"
+        );
+
+        let bare = RedisStore::new(config.connect().await.unwrap());
+        assert!(bare.config_version().await.unwrap_err().is_incompatible());
+    }
+
+    /// Every key a delivery and its message made is gone once retention removed them:
+    /// records, delivery lists, chains, scheduled and lease sets, index sets.
+    #[tokio::test]
+    async fn retention_leaves_no_keys_behind() {
+        let server = server().await;
+        let store = store(&server, "t:").await;
+        let (e1, e2) = (endpoint(&store, 4).await, endpoint(&store, 4).await);
+        let ids = publish(&store, &[e1, e2], "r").await;
+        let queued = publish(&store, &[e1], "r").await;
+        assert_eq!(store.cancel_open(e1, "gone".into(), 1, 1).await.unwrap(), 1);
+        for claimed in claim(&store, 2).await {
+            let end = if claimed.record.endpoint == e1 {
+                delivered(3)
+            } else {
+                Finish::Failed(fixture::response(400, 3, 0))
+            };
+            store
+                .finish(claimed.record.id, claimed.record.lease, end)
+                .await
+                .unwrap();
+        }
+        assert!(store.redrive(ids[1], 4).await.unwrap());
+        let again = claim(&store, 4).await;
+        assert_eq!(again.len(), 1);
+        store
+            .finish(again[0].record.id, again[0].record.lease, delivered(5))
+            .await
+            .unwrap();
+        let all = [ids.clone(), queued].concat();
+        assert_eq!(store.remove_finished(all).await.unwrap(), 3);
+        let keys: Vec<String> = store
+            .command(redis::cmd("KEYS").arg("t:sender:*"))
+            .await
+            .unwrap();
+        let expected = [
+            "cfgver",
+            "eps",
+            "lease-seq",
+            "open",
+            "ready",
+            "schema",
+            "seq",
+        ];
+        let left: Vec<&str> = keys
+            .iter()
+            .map(|k| k.trim_start_matches("t:sender:"))
+            .filter(|k| !k.starts_with("ep:") && !expected.contains(k))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        let open: i64 = store
+            .command(redis::cmd("GET").arg("t:sender:open"))
+            .await
+            .unwrap();
+        assert_eq!(open, 0);
+    }
+
     #[tokio::test]
     async fn close_forgets_the_node_and_refuses_later_calls() {
         let server = server().await;
         let store = store(&server, "t:").await.consumer("leaving");
         store.load().await.unwrap();
         let e = endpoint(&store, 4).await;
-        store.enqueue(vec![new(e, "r")]).await.unwrap();
+        publish(&store, &[e], "r").await;
         let got = claim(&store, 0).await;
         store
             .finish(got[0].record.id, got[0].record.lease, delivered(5))
@@ -955,12 +1535,7 @@ mod tests {
     }
 
     async fn claim_err(store: &RedisStore) -> StoreError {
-        let request = ClaimRequest {
-            now_ms: 0,
-            limit: 1,
-            lease: Duration::from_secs(1),
-            overrides: HashMap::new(),
-        };
+        let request = ClaimRequest::new(0, 1, Duration::from_secs(1)).overrides(HashMap::new());
         store.claim(request).await.unwrap_err()
     }
 }

@@ -132,8 +132,10 @@ end
 
 local out = {}
 for _, c in ipairs(claimed) do
-  local f = redis.call('HMGET', key('d:' .. c[1]), 'meta', 'seq', 'round', 'att', 'body')
-  out[#out + 1] = { c[1], f[1], f[2], c[2], f[3], f[4], f[5] }
+  local f = redis.call('HMGET', key('d:' .. c[1]), 'rec', 'seq', 'round', 'att', 'mk')
+  -- The payload is the message's: one copy however many endpoints it fans out to.
+  local message = f[5] and redis.call('HGET', key('m:' .. f[5]), 'rec') or false
+  out[#out + 1] = { c[1], f[1], f[2], c[2], f[3], f[4], message }
 end
 local next_due = false
 if cut_short or #claimed >= limit then

@@ -30,7 +30,7 @@ end
 -- Appends one attempt (a JSON object written by the engine) to a JSON array, without
 -- decoding either.
 local function append_attempt(attempts, attempt)
-  if attempts == nil or attempts == '' or attempts == '[]' then
+  if attempts == nil or attempts == false or attempts == '' or attempts == '[]' then
     return '[' .. attempt .. ']'
   end
   return string.sub(attempts, 1, -2) .. ',' .. attempt .. ']'
@@ -41,5 +41,61 @@ local function drop_entry(sid)
   if sid then
     redis.call('XACK', STREAM, GROUP, sid)
     redis.call('XDEL', STREAM, sid)
+  end
+end
+
+-- Index entries arrive as blocks in ARGV, computed by the engine (store::index): at
+-- `i` a count n, then n (set name, member) pairs. Each index set is a sorted set of
+-- score 0 under `ix:` + the set name, read with ZRANGE ... BYLEX.
+local function block_end(i)
+  return i + 1 + 2 * tonumber(ARGV[i])
+end
+
+local function index_remove(i)
+  local n = tonumber(ARGV[i])
+  for j = i + 1, i + 2 * n, 2 do
+    redis.call('ZREM', key('ix:' .. ARGV[j]), ARGV[j + 1])
+  end
+  return i + 1 + 2 * n
+end
+
+local function index_add(i)
+  local n = tonumber(ARGV[i])
+  for j = i + 1, i + 2 * n, 2 do
+    redis.call('ZADD', key('ix:' .. ARGV[j]), 0, ARGV[j + 1])
+  end
+  return i + 1 + 2 * n
+end
+
+-- Appends an open delivery to its chain. The first of a chain is its head, scheduled at
+-- `due`; returns whether it is (the caller refreshes the endpoint).
+local function chain_push(ep, rk, id, due)
+  if redis.call('RPUSH', key('chain:' .. ep .. ':' .. rk), id) == 1 then
+    redis.call('ZADD', key('chains:' .. ep), 0, rk)
+    redis.call('ZADD', key('sched:' .. ep), due, id)
+    return true
+  end
+  return false
+end
+
+-- Takes a delivery out of its chain (the caller has taken it out of the scheduled and
+-- lease sets); when it was the head, the next one becomes the head. The caller refreshes
+-- the endpoint.
+local function chain_remove(ep, rk, id)
+  local chain = key('chain:' .. ep .. ':' .. rk)
+  if redis.call('LINDEX', chain, 0) == id then
+    redis.call('LPOP', chain)
+    local next_id = redis.call('LINDEX', chain, 0)
+    if next_id then
+      local next_due = redis.call('HGET', key('d:' .. next_id), 'due')
+      if next_due then
+        redis.call('ZADD', key('sched:' .. ep), next_due, next_id)
+      end
+    end
+  else
+    redis.call('LREM', chain, 1, id)
+  end
+  if redis.call('EXISTS', chain) == 0 then
+    redis.call('ZREM', key('chains:' .. ep), rk)
   end
 end

@@ -1,17 +1,35 @@
--- Adds the deliveries of one publish, atomically.
--- ARGV: prefix, then per delivery: id, meta (JSON), endpoint, resource key, due (ms), body.
-local added = 0
-for i = 2, #ARGV, 6 do
-  local id, meta, ep, rk, due, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local seq = redis.call('INCR', key('seq'))
-  redis.call('HSET', key('d:' .. id), 'meta', meta, 'ep', ep, 'rk', rk, 'seq', seq,
-    'st', 'pending', 'due', due, 'lease', 0, 'round', 0, 'att', '[]', 'body', body)
-  -- The first of its chain is its head: due as soon as its time comes.
-  if redis.call('RPUSH', key('chain:' .. ep .. ':' .. rk), id) == 1 then
-    redis.call('ZADD', key('sched:' .. ep), due, id)
-    refresh(ep)
-  end
-  added = added + 1
+-- Stores one message and its deliveries, atomically, unless the organization already has
+-- a message with this event id: then nothing is stored and that message is returned as
+-- { record, delivery ids }. Returns false when stored.
+-- ARGV: prefix, message key ({event}:{org}), message record, message index block, then
+-- the delivery count and per delivery: id, record, endpoint, resource key, due (ms),
+-- index block.
+local mk = ARGV[2]
+local m = key('m:' .. mk)
+local existing = redis.call('HGET', m, 'rec')
+if existing then
+  return { existing, redis.call('LRANGE', key('md:' .. mk), 0, -1) }
 end
-redis.call('INCRBY', key('open'), added)
-return added
+redis.call('HSET', m, 'rec', ARGV[3])
+local i = index_add(4)
+local n = tonumber(ARGV[i])
+i = i + 1
+local touched = {}
+for _ = 1, n do
+  local id, rec, ep, rk, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local seq = redis.call('INCR', key('seq'))
+  redis.call('HSET', key('d:' .. id), 'rec', rec, 'mk', mk, 'ep', ep, 'rk', rk, 'seq', seq,
+    'st', 'pending', 'due', due, 'lease', 0, 'round', 0, 'att', '[]')
+  redis.call('RPUSH', key('md:' .. mk), id)
+  if chain_push(ep, rk, id, due) then
+    touched[ep] = true
+  end
+  i = index_add(i + 5)
+end
+for ep in pairs(touched) do
+  refresh(ep)
+end
+if n > 0 then
+  redis.call('INCRBY', key('open'), n)
+end
+return false
