@@ -30,6 +30,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::VerifyError;
 use crate::string_enum::string_enum;
+use crate::timestamp::parse_utc_seconds;
 
 string_enum! {
     /// The subscription domain of a domain-style webhook.
@@ -68,11 +69,10 @@ impl Envelope {
     /// The envelope timestamp as Unix seconds.
     ///
     /// # Errors
-    /// [`VerifyError::MalformedTimestamp`] when it is not RFC 3339.
+    /// [`VerifyError::MalformedTimestamp`] when it is not exactly `YYYY-MM-DDTHH:MM:SSZ`
+    /// (see [`parse_utc_seconds`]).
     pub fn unix_timestamp(&self) -> Result<i64, VerifyError> {
-        OffsetDateTime::parse(&self.timestamp, &Rfc3339)
-            .map(OffsetDateTime::unix_timestamp)
-            .map_err(|_| VerifyError::MalformedTimestamp)
+        parse_utc_seconds(&self.timestamp)
     }
 
     /// The decoded payload bytes (the resource's JSON).
