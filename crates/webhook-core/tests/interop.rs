@@ -97,7 +97,8 @@ fn openssl_verifies_our_ecdsa_signatures_and_reads_our_keys() {
     assert_eq!(derived.stdout, public.to_spki_der());
 
     let keys = SigningKeys::Domain(Box::new(key));
-    for (i, resource) in [&b"{\"id\":\"w1\"}"[..], b"{}", &[b'x'; 5000]]
+    let large = format!(r#"{{"id":"w1","padding":"{}"}}"#, "x".repeat(5000));
+    for (i, resource) in [&b"{\"id\":\"w1\"}"[..], b"{}", large.as_bytes()]
         .into_iter()
         .enumerate()
     {
