@@ -1,5 +1,6 @@
-//! Domain style (SPEC §2): the `{domain, timestamp, payload}` envelope and the typed
-//! Transaction, Wallet and Approval resources it carries.
+//! Domain style (SPEC §2): the `{domain, timestamp, payload}` envelope, the typed
+//! Transaction, Wallet and Approval resources it carries, and their status machines with
+//! the rule for updates that arrive out of order ([`lifecycle`]: [`Supersedes`]).
 //!
 //! ```
 //! use webhook_core::domain::{Domain, Envelope, Resource};
@@ -13,11 +14,13 @@
 //! ```
 
 mod approval;
+pub mod lifecycle;
 mod quantity;
 mod transaction;
 mod wallet;
 
 pub use approval::{Approval, ApprovalSet, ApprovalSetStatus, ApprovalStatus};
+pub use lifecycle::{Lifecycle, Revision, Step, Supersedes};
 pub use quantity::Quantity;
 pub use transaction::{Asset, Destination, Transaction, TransactionStatus};
 pub use wallet::{Wallet, WalletStatus};
@@ -135,6 +138,18 @@ impl Resource {
             Domain::Approval => Self::Approval(serde_json::from_slice(json).map_err(malformed)?),
             Domain::Unknown(_) => Self::Unknown(serde_json::from_slice(json).map_err(malformed)?),
         })
+    }
+
+    /// The resource's `id` (for a resource of an unknown domain, its string `id` field,
+    /// if any): what a receiver keys the update it holds by.
+    #[must_use]
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::Transaction(transaction) => Some(&transaction.id),
+            Self::Wallet(wallet) => Some(&wallet.id),
+            Self::Approval(approval) => Some(&approval.id),
+            Self::Unknown(json) => json.get("id").and_then(serde_json::Value::as_str),
+        }
     }
 }
 
