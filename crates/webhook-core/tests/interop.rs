@@ -1,8 +1,9 @@
 //! Our signatures verified by independent tools: openssl for ECDSA P-256 and HMAC-SHA256,
 //! Python's `cryptography` for Ed25519. A tool that is missing is reported loudly on
-//! stderr and the check fails when `WEBHOOK_REQUIRE_INTEROP=1` (CI sets nothing, so on a
-//! machine without them the rest of the suite still runs; `known_answers.rs` covers the
-//! other direction without any tool).
+//! stderr and the check fails when `WEBHOOK_REQUIRE_INTEROP=1`, which `cargo xtask test`
+//! always sets (after installing the tools or failing with the command to run); a plain
+//! `cargo test` on a machine without them reports and goes on (`known_answers.rs` covers
+//! the other direction without any tool).
 
 #![allow(clippy::unwrap_used)]
 
