@@ -470,12 +470,11 @@ async fn every_iana_special_purpose_block_is_refused_at_connect_time() {
             delivery.attempts[0]
         );
     }
-    let calls = resolver.calls.lock().unwrap();
-    assert!(
-        targets.keys().all(|name| calls[name] >= 2),
-        "every name re-resolved"
-    );
-    drop(calls);
+    let all_re_resolved = {
+        let calls = resolver.calls.lock().unwrap();
+        targets.keys().all(|name| calls[name] >= 2)
+    };
+    assert!(all_re_resolved, "every name re-resolved");
     sender.shutdown().await.unwrap();
 }
 
