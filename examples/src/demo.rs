@@ -8,10 +8,14 @@
 //! transaction from REQUESTED through an approval to CONFIRMED, one REJECTED, a customer
 //! locked out and recovered. The receivers fail some first attempts so that retries show;
 //! one event is published twice within a minute so dedup swallows the second; one forged
-//! request is refused. The [`Summary`] has per-endpoint numbers, and
-//! `published = delivered + failed` holds for each.
+//! request is refused; and per customer one transaction update stamped before the
+//! transaction's CONFIRMED arrives after it, as when an older update's retries outlast a
+//! newer one's: the domain receiver holds the latest update of each resource and skips
+//! the late one because it does not supersede what it holds
+//! ([`Supersedes`](webhook_core::domain::Supersedes)). The [`Summary`] has per-endpoint
+//! numbers, and `published = delivered + failed` holds for each.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +30,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tower::Layer as _;
-use webhook_core::domain::Domain;
+use webhook_core::domain::{Domain, Resource, Supersedes as _};
 use webhook_core::event::EventType;
 use webhook_core::keys::{EcdsaSigningKey, HmacSecret};
 use webhook_core::{Style, TrustedKeys};
@@ -73,6 +77,9 @@ pub struct EndpointSummary {
     pub handled: u64,
     /// Requests the receiver refused (bad signature, stale, malformed).
     pub rejected: u64,
+    /// Handled domain updates older than the update of the same resource the receiver
+    /// already held: acknowledged but not applied (seed 001: do not rely on order).
+    pub stale: u64,
     /// Median publish-to-2xx time, milliseconds.
     pub p50_ms: u64,
     /// 99th percentile publish-to-2xx time, milliseconds.
@@ -105,12 +112,12 @@ impl Summary {
     #[must_use]
     pub fn table(&self) -> String {
         let mut out = String::from(
-            "| endpoint | published | delivered | failed | retried | deduplicated | rejected | p50 ms | p99 ms |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| endpoint | published | delivered | failed | retried | deduplicated | rejected | stale, skipped | p50 ms | p99 ms |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for e in &self.endpoints {
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 e.style,
                 e.published,
                 e.delivered,
@@ -118,6 +125,7 @@ impl Summary {
                 e.retried,
                 e.deduplicated,
                 e.rejected,
+                e.stale,
                 e.p50_ms,
                 e.p99_ms
             ));
@@ -132,8 +140,35 @@ struct ReceiverStats {
     handled: AtomicU64,
     duplicates: AtomicU64,
     rejected: AtomicU64,
+    /// Domain updates skipped as older than the one held.
+    stale: AtomicU64,
     /// Dedup keys this receiver has seen.
     seen_keys: Mutex<HashSet<String>>,
+    /// The latest update of each domain resource, by `DOMAIN:id`: what a customer's
+    /// database would hold.
+    held: Mutex<HashMap<String, Resource>>,
+}
+
+impl ReceiverStats {
+    /// Applies a verified domain update unless it is older than the one held; returns
+    /// whether it was applied. Either way the request is acknowledged: an old update is
+    /// not an error, and answering 4xx/5xx would only make the sender retry it.
+    fn apply(&self, kind: &str, resource: &Resource) -> bool {
+        let Some(id) = resource.id() else {
+            return true;
+        };
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = format!("{kind}:{id}");
+        if held
+            .get(&key)
+            .is_some_and(|current| !resource.supersedes(current))
+        {
+            self.stale.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        held.insert(key, resource.clone());
+        true
+    }
 }
 
 /// A receiver on 127.0.0.1 that verifies and dedups, and fails the first attempt of one
@@ -156,9 +191,8 @@ async fn start_receiver(keys: TrustedKeys) -> std::io::Result<(SocketAddr, Arc<R
     let handler = tower::service_fn(move |request: Request<Full<Bytes>>| {
         let stats = Arc::clone(&handler_stats);
         async move {
-            let key = request
-                .extensions()
-                .get::<VerifiedWebhook>()
+            let webhook = request.extensions().get::<VerifiedWebhook>();
+            let key = webhook
                 .map(|w| w.dedup_key().to_owned())
                 .unwrap_or_default();
             // The first attempt of every fourth new delivery fails (the first one included).
@@ -173,6 +207,9 @@ async fn start_receiver(keys: TrustedKeys) -> std::io::Result<(SocketAddr, Arc<R
             if first_time {
                 *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             } else {
+                if let Some((envelope, resource)) = webhook.and_then(VerifiedWebhook::domain) {
+                    stats.apply(envelope.domain.as_str(), resource);
+                }
                 stats.handled.fetch_add(1, Ordering::Relaxed);
             }
             Ok::<_, Infallible>(response)
@@ -199,11 +236,9 @@ async fn start_receiver(keys: TrustedKeys) -> std::io::Result<(SocketAddr, Arc<R
 struct UpdateClock(AtomicU64);
 
 impl UpdateClock {
-    fn next(&self) -> String {
+    fn next(&self) -> time::OffsetDateTime {
         let step = self.0.fetch_add(1, Ordering::Relaxed);
-        let at = time::OffsetDateTime::now_utc() + Duration::from_micros(step);
-        at.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
+        time::OffsetDateTime::now_utc() + Duration::from_micros(step)
     }
 }
 
@@ -232,12 +267,29 @@ impl Publisher<'_> {
         Ok(())
     }
 
+    /// Publishes a resource update stamped now; returns its `updatedAt`.
     async fn resource(
         &mut self,
         domain: Domain,
+        resource: Value,
+    ) -> Result<time::OffsetDateTime, webhook_sender::Error> {
+        let updated_at = self.clock.next();
+        self.resource_at(domain, resource, updated_at).await?;
+        Ok(updated_at)
+    }
+
+    /// Publishes a resource update stamped `updated_at`.
+    async fn resource_at(
+        &mut self,
+        domain: Domain,
         mut resource: Value,
+        updated_at: time::OffsetDateTime,
     ) -> Result<(), webhook_sender::Error> {
-        resource["updatedAt"] = Value::from(self.clock.next());
+        resource["updatedAt"] = Value::from(
+            updated_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        );
         let receipt = self
             .sender
             .publish(Publish::domain(self.org, domain, resource))
@@ -320,9 +372,20 @@ async fn story(p: &mut Publisher<'_>, n: usize) -> Result<(), webhook_sender::Er
         json!({"id": tx, "hash": "0x8a4c5e9f"}),
     )
     .await?;
-    for status in ["CONFIRMATION_PENDING", "CONFIRMED"] {
-        p.resource(Domain::Transaction, transaction(status)).await?;
-    }
+    let pending_at = p
+        .resource(Domain::Transaction, transaction("CONFIRMATION_PENDING"))
+        .await?;
+    p.resource(Domain::Transaction, transaction("CONFIRMED"))
+        .await?;
+    // A late, older update: stamped after CONFIRMATION_PENDING but before CONFIRMED
+    // (their stamps are at least 1 µs apart), delivered after CONFIRMED. The receiver
+    // holds CONFIRMED, recognises the update as older and skips it.
+    p.resource_at(
+        Domain::Transaction,
+        transaction("CONFIRMATION_PENDING"),
+        pending_at + Duration::from_nanos(1),
+    )
+    .await?;
     p.event(
         EventType::TransactionConfirmed,
         &tx,
@@ -553,6 +616,7 @@ pub async fn run(options: Options) -> Result<Summary, Box<dyn std::error::Error 
             deduplicated: stats.duplicates.load(Ordering::Relaxed),
             handled: stats.handled.load(Ordering::Relaxed),
             rejected: stats.rejected.load(Ordering::Relaxed),
+            stale: stats.stale.load(Ordering::Relaxed),
             p50_ms: percentile(&latencies, 0.50),
             p99_ms: percentile(&latencies, 0.99),
         });

@@ -20,10 +20,11 @@ async fn the_demo_completes_and_its_numbers_add_up() {
     let [event, domain, standard] = &summary.endpoints[..] else {
         panic!("three endpoints")
     };
-    // Two customers: 12 event-style events each plus the repeated wallet.created; 21 domain updates each.
+    // Two customers: 12 event-style events each plus the repeated wallet.created; 22 domain
+    // updates each (21 in order, one late).
     assert_eq!(
         (event.published, standard.published, domain.published),
-        (25, 25, 42)
+        (25, 25, 44)
     );
     for endpoint in &summary.endpoints {
         assert_eq!(
@@ -51,5 +52,11 @@ async fn the_demo_completes_and_its_numbers_add_up() {
         (1, 0, 0),
         "the forged request"
     );
-    assert_eq!(summary.events, 2 * 33 + 1);
+    assert_eq!(
+        (event.stale, domain.stale, standard.stale),
+        (0, 2, 0),
+        "each customer's late, older transaction update is recognised and skipped"
+    );
+    assert!(summary.table().contains("| stale, skipped |"));
+    assert_eq!(summary.events, 2 * 34 + 1);
 }

@@ -77,6 +77,90 @@ pub fn run(name: &str, data: &[u8]) -> Option<bool> {
         .map(|(_, function)| function(data))
 }
 
+/// What replaying one target's inputs found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Inputs run.
+    pub inputs: usize,
+    /// Inputs the target accepted.
+    pub accepted: usize,
+}
+
+/// Why a replay failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayError {
+    /// The directory could not be read (missing, not a directory, unreadable).
+    Unreadable(String),
+    /// The directory holds no input at all: a replay that runs nothing proves nothing.
+    NoInputs(String),
+    /// A subdirectory is not the name of a target in [`TARGETS`].
+    UnknownTarget(String),
+    /// An input made its target panic.
+    Crash(String),
+}
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreadable(what) => write!(f, "cannot read {what}"),
+            Self::NoInputs(dir) => write!(f, "{dir} holds no input: nothing was replayed"),
+            Self::UnknownTarget(dir) => write!(f, "{dir} is not a fuzz target (see TARGETS)"),
+            Self::Crash(file) => write!(f, "{file} crashes its target"),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// Replays every file under `dir/<target>/` through its target (`fuzz/corpus` or
+/// `fuzz/regressions`): per target, how many inputs ran and how many were accepted.
+///
+/// # Errors
+/// [`ReplayError`] when `dir` cannot be read, names an unknown target, holds no input at
+/// all, or an input panics its target.
+pub fn replay(
+    dir: &std::path::Path,
+) -> Result<std::collections::BTreeMap<String, Replayed>, ReplayError> {
+    let unreadable = |path: &std::path::Path, e: std::io::Error| {
+        ReplayError::Unreadable(format!("{}: {e}", path.display()))
+    };
+    let mut summary = std::collections::BTreeMap::new();
+    for target in std::fs::read_dir(dir).map_err(|e| unreadable(dir, e))? {
+        let target = target.map_err(|e| unreadable(dir, e))?.path();
+        if !target.is_dir() {
+            continue;
+        }
+        let name = target
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !TARGETS.iter().any(|(known, _)| *known == name) {
+            return Err(ReplayError::UnknownTarget(target.display().to_string()));
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&target).map_err(|e| unreadable(&target, e))? {
+            let path = entry.map_err(|e| unreadable(&target, e))?.path();
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut replayed = Replayed::default();
+        for file in &files {
+            let data = std::fs::read(file).map_err(|e| unreadable(file, e))?;
+            let accepted = std::panic::catch_unwind(|| run(&name, &data))
+                .map_err(|_| ReplayError::Crash(file.display().to_string()))?;
+            replayed.inputs += 1;
+            replayed.accepted += usize::from(accepted == Some(true));
+        }
+        summary.insert(name, replayed);
+    }
+    if summary.values().all(|replayed| replayed.inputs == 0) {
+        return Err(ReplayError::NoInputs(dir.display().to_string()));
+    }
+    Ok(summary)
+}
+
 /// Event-style secrets the verifier trusts: those of `event_hmac.txt` records #1 to #3.
 pub const EVENT_SECRETS: [&str; 3] = ["whsecret", "k", "Jq3vN8xR2mW5tY7uB1cE4gH6kL9pS0dZ"];
 /// Domain-style public keys the verifier trusts: keys 1 and 2 of `ecdsa_p256.txt`.
@@ -299,6 +383,11 @@ pub fn domain_envelope(data: &[u8]) -> bool {
         // A whole-second UTC time formats and parses back to itself.
         if let Ok(at) = time::OffsetDateTime::from_unix_timestamp(unix) {
             let text = format_timestamp(at);
+            // Only the one form is accepted (SPEC §2), so what parses is what we write.
+            assert_eq!(
+                text, envelope.timestamp,
+                "a second form of the same time parsed"
+            );
             let again = Envelope {
                 timestamp: text,
                 ..envelope.clone()

@@ -1,12 +1,12 @@
 //! The fuzz corpus as ordinary tests, on the stable toolchain: every committed input under
 //! `fuzz/corpus/<target>/` (the seeds) and `fuzz/regressions/<target>/` (inputs that once
 //! crashed a target, kept as regressions) goes through the same harness function the
-//! cargo-fuzz target calls (`webhook_e2e::fuzzing`). The fuzzer itself runs with
+//! cargo-fuzz target calls (`webhook_e2e::fuzzing`). A replay that finds no input at all
+//! fails rather than passing vacuously. The fuzzer itself runs with
 //! `cargo xtask fuzz --seconds N` (see RELIABILITY.md).
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use webhook_e2e::fuzzing::{self, TARGETS};
@@ -15,66 +15,62 @@ fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
-/// Every file under `<fuzz>/<kind>/<target>/`, by target.
-fn inputs(kind: &str) -> BTreeMap<String, Vec<PathBuf>> {
-    let mut found = BTreeMap::new();
-    let Ok(targets) = std::fs::read_dir(fuzz_dir().join(kind)) else {
-        return found;
-    };
-    for target in targets {
-        let target = target.unwrap().path();
-        if !target.is_dir() {
-            continue;
-        }
-        let name = target.file_name().unwrap().to_string_lossy().into_owned();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&target)
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.is_file())
-            .collect();
-        files.sort();
-        found.insert(name, files);
-    }
-    found
-}
-
-/// Runs every input of `kind`; returns (inputs run, inputs accepted) per target.
-fn replay(kind: &str) -> BTreeMap<String, (usize, usize)> {
-    let mut summary = BTreeMap::new();
-    for (target, files) in inputs(kind) {
-        let mut accepted = 0;
-        for file in &files {
-            let data = std::fs::read(file).unwrap();
-            let result = std::panic::catch_unwind(|| fuzzing::run(&target, &data));
-            match result {
-                Ok(Some(true)) => accepted += 1,
-                Ok(Some(false)) => {}
-                Ok(None) => panic!("{kind}/{target} is not a fuzz target (see fuzzing::TARGETS)"),
-                Err(_) => panic!("{} crashes its target", file.display()),
-            }
-        }
-        summary.insert(target, (files.len(), accepted));
-    }
-    summary
-}
-
 #[test]
 fn every_corpus_input_replays_without_a_crash() {
-    let summary = replay("corpus");
+    let summary = fuzzing::replay(&fuzz_dir().join("corpus")).unwrap_or_else(|e| panic!("{e}"));
     println!("corpus (target: inputs, accepted): {summary:?}");
     for (target, _) in TARGETS {
-        let (inputs, accepted) = summary.get(*target).copied().unwrap_or_default();
-        assert!(inputs > 0, "fuzz/corpus/{target} has no seed");
+        let replayed = summary.get(*target).copied().unwrap_or_default();
+        assert!(replayed.inputs > 0, "fuzz/corpus/{target} has no seed");
         // Every target has seeds its parser accepts, so fuzzing starts from valid input
         // (for the verify targets: past the timestamp window and the signature check).
-        assert!(accepted > 0, "no seed of {target} is accepted");
+        assert!(replayed.accepted > 0, "no seed of {target} is accepted");
     }
 }
 
 #[test]
 fn every_regression_input_replays_without_a_crash() {
-    let summary = replay("regressions");
+    let summary =
+        fuzzing::replay(&fuzz_dir().join("regressions")).unwrap_or_else(|e| panic!("{e}"));
     println!("regressions (target: inputs, accepted): {summary:?}");
+    let total: usize = summary.values().map(|replayed| replayed.inputs).sum();
+    assert!(total > 0, "no regression input was replayed");
+}
+
+/// A replay that runs nothing fails: a missing directory, an empty one, target
+/// directories without files, or a directory named after no target.
+#[test]
+fn a_replay_that_finds_no_input_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert!(matches!(
+        fuzzing::replay(&root.join("missing")),
+        Err(fuzzing::ReplayError::Unreadable(_))
+    ));
+    assert!(matches!(
+        fuzzing::replay(root),
+        Err(fuzzing::ReplayError::NoInputs(_))
+    ));
+    std::fs::create_dir(root.join("verify_event")).unwrap();
+    std::fs::create_dir(root.join("verify_event").join("nested")).unwrap();
+    assert!(matches!(
+        fuzzing::replay(root),
+        Err(fuzzing::ReplayError::NoInputs(_))
+    ));
+    std::fs::write(root.join("verify_event").join("one"), b"not a request").unwrap();
+    let summary = fuzzing::replay(root).unwrap();
+    assert_eq!(
+        summary["verify_event"],
+        fuzzing::Replayed {
+            inputs: 1,
+            accepted: 0
+        }
+    );
+    std::fs::create_dir(root.join("no_such_target")).unwrap();
+    assert!(matches!(
+        fuzzing::replay(root),
+        Err(fuzzing::ReplayError::UnknownTarget(_))
+    ));
 }
 
 #[test]

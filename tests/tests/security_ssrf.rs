@@ -3,9 +3,11 @@
 //! `2130706433` and `0x7f.1`, which never reach DNS), names that re-resolve to a forbidden
 //! address after the endpoint was accepted, and redirects, which are never followed.
 //!
-//! Every forbidden address used here reaches a local test server if the guard lets it
-//! through (127.0.0.1, `::ffff:127.0.0.1`, `0.0.0.0` and `::1` all land on loopback), so a
-//! failure shows up as a request at that server and no traffic ever leaves the machine.
+//! Every forbidden address a test connects to reaches a local test server if the guard
+//! lets it through (127.0.0.1, `::ffff:127.0.0.1`, `0.0.0.0` and `::1` all land on
+//! loopback), so a failure shows up as a request at that server and no traffic ever leaves
+//! the machine; the other IPv6 forms of loopback are checked at endpoint creation, which
+//! does not connect. Every IANA special-purpose block: `crates/webhook-sender/tests/ssrf.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -99,7 +101,11 @@ async fn receiver() -> CountingReceiver {
 async fn names_resolving_to_loopback_in_any_form_are_refused() {
     let server = receiver().await;
     let port = server.addr().port();
-    let cases: [(&str, &str, ForbiddenAddress); 4] = [
+    // Loopback in every IPv6 form that carries an IPv4 address: mapped, NAT64 and 6to4
+    // are judged as the IPv4 inside; IPv4-compatible and IPv4-translated (RFC 2765, which
+    // the guard let through before issue 16) are refused outright. Endpoint creation
+    // does not connect, so none of these sends a packet.
+    let cases: [(&str, &str, ForbiddenAddress); 8] = [
         ("loopback.test", "127.0.0.1", ForbiddenAddress::Loopback),
         (
             "mapped.test",
@@ -108,6 +114,18 @@ async fn names_resolving_to_loopback_in_any_form_are_refused() {
         ),
         ("zero.test", "0.0.0.0", ForbiddenAddress::Unspecified),
         ("six.test", "::1", ForbiddenAddress::Loopback),
+        ("nat64.test", "64:ff9b::7f00:1", ForbiddenAddress::Loopback),
+        (
+            "sixtofour.test",
+            "2002:7f00:1::1",
+            ForbiddenAddress::Loopback,
+        ),
+        ("compatible.test", "::127.0.0.1", ForbiddenAddress::Reserved),
+        (
+            "translated.test",
+            "::ffff:0:127.0.0.1",
+            ForbiddenAddress::Reserved,
+        ),
     ];
     let mut resolver = webhook_sender::StaticResolver::new();
     for (name, ip, _) in cases {

@@ -3,9 +3,10 @@
 //! The `xtask` alias lives in `.cargo/config.toml`. This crate is std-only so
 //! that it builds in a couple of seconds on a fresh machine. Tasks:
 //!
-//! - `test [--no-redis-install]`: the full CI gate. Makes sure `redis-server`
-//!   is available (installing it with `apt-get` when running as root), then
-//!   runs `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test` and
+//! - `test [--no-install]`: the full CI gate. Makes sure `redis-server`, openssl
+//!   and Python's `cryptography` are available (installing them with `apt-get` /
+//!   `pip` when possible, saying so), then runs `cargo fmt --check`,
+//!   `cargo clippy -D warnings`, `cargo test` (interop tests required) and
 //!   `cargo doc` (with `RUSTDOCFLAGS=-D warnings`),
 //!   stopping at the first failure. See [`test`](mod@test).
 //! - `demo [--scale N]`: runs the `demo` example of `webhook-examples` in
@@ -24,7 +25,9 @@
 mod bench;
 mod demo;
 mod fuzz;
+mod interop;
 mod redis;
+mod system;
 mod test;
 
 use std::ffi::OsString;
@@ -37,7 +40,7 @@ const USAGE: &str = "\
 Usage: cargo xtask <TASK> [OPTIONS]
 
 Tasks:
-  test [--no-redis-install]  CI gate: ensure redis-server, then fmt, clippy, tests, docs
+  test [--no-install]        CI gate: ensure redis-server and the interop tools, then fmt, clippy, tests, docs
   demo [--scale N]           Run the demo example in release mode (args passed through)
   bench [--quick]            Run the load benchmarks in release mode; markdown table + target/bench/report.json
   fuzz [--seconds N]         Run each cargo-fuzz target for N seconds (default 60; --target NAME)

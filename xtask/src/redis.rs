@@ -9,7 +9,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{Failure, run_command};
+use crate::Failure;
+use crate::system::{Installer, apt_install, find_on_path, is_executable};
 
 /// Name of the Redis server binary.
 const REDIS_SERVER: &str = "redis-server";
@@ -27,22 +28,15 @@ pub(crate) fn ensure(allow_install: bool) -> Result<PathBuf, Failure> {
         return Ok(path);
     }
 
-    let root = is_root();
-    let has_apt = find_on_path(OsStr::new("apt-get")).is_some();
-    if !(allow_install && root && has_apt) {
-        return Err(missing(root, has_apt));
+    let installer = Installer::detect();
+    if !(allow_install && installer.can_apt()) {
+        return Err(missing(installer));
     }
 
     println!("redis-server is missing; installing it with apt-get (needed by the Redis tests)");
-    let mut update = Command::new("apt-get");
-    update.args(["update", "-qq"]);
-    let mut install = Command::new("apt-get");
-    install
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .args(["install", "-y", "-qq", REDIS_SERVER]);
     // apt-get prints its own diagnostics; on failure we add just the one hint line.
-    if run_command(&mut update).is_err() || run_command(&mut install).is_err() {
-        return Err(missing(root, has_apt));
+    if apt_install(&[REDIS_SERVER]).is_err() {
+        return Err(missing(installer));
     }
 
     match find_redis_server() {
@@ -50,22 +44,18 @@ pub(crate) fn ensure(allow_install: bool) -> Result<PathBuf, Failure> {
             report(&path);
             Ok(path)
         }
-        None => Err(missing(root, has_apt)),
+        None => Err(missing(installer)),
     }
 }
 
 /// The one-line failure explaining how to get `redis-server`.
-fn missing(root: bool, has_apt: bool) -> Failure {
-    let hint = match (has_apt, root) {
-        (true, true) => {
-            "run 'apt-get update && apt-get install -y redis-server' and retry".to_owned()
-        }
-        (true, false) => "run 'sudo apt-get install -y redis-server' and retry".to_owned(),
-        (false, _) => {
-            "install it with your package manager (e.g. 'sudo apt-get install -y redis-server' \
-             or 'brew install redis') and retry"
-                .to_owned()
-        }
+fn missing(installer: Installer) -> Failure {
+    let hint = if installer.apt {
+        format!("run '{}' and retry", installer.apt_hint(REDIS_SERVER))
+    } else {
+        "install it with your package manager (e.g. 'sudo apt-get install -y redis-server' \
+         or 'brew install redis') and retry"
+            .to_owned()
     };
     Failure::new(format!("redis-server is required: {hint}"))
 }
@@ -96,38 +86,4 @@ fn find_redis_server() -> Option<PathBuf> {
             .map(PathBuf::from)
             .find(|p| is_executable(p))
     })
-}
-
-/// Finds an executable called `name` in a `PATH` directory.
-fn find_on_path(name: &OsStr) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-/// Whether `path` is a regular file with an execute bit set.
-fn is_executable(path: &Path) -> bool {
-    let Ok(meta) = path.metadata() else {
-        return false;
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.is_file() && meta.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        meta.is_file()
-    }
-}
-
-/// Whether the effective user is root, according to `id -u`.
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
 }

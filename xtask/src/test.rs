@@ -1,15 +1,20 @@
-//! `cargo xtask test [--no-redis-install]`: the full CI gate.
+//! `cargo xtask test [--no-install]`: the full CI gate.
 //!
-//! Steps, each announced by a `==> [n/5] ...` banner and stopping at the
+//! Steps, each announced by a `==> [n/6] ...` banner and stopping at the
 //! first failure with a non-zero exit code:
 //!
-//! 1. ensure `redis-server` is available (see [`crate::redis`]); with
-//!    `--no-redis-install` it is never installed, only looked for;
-//! 2. `cargo fmt --all -- --check`;
-//! 3. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
-//! 4. `cargo test --workspace --all-features` (doc tests included); tests that need
-//!    Redis start their own `redis-server` and fail, never skip, without it;
-//! 5. `cargo doc --workspace --no-deps --all-features` with
+//! 1. ensure `redis-server` is available (see [`crate::redis`]);
+//! 2. ensure openssl and Python's `cryptography` are available for the interop tests
+//!    (see [`crate::interop`]); with `--no-install` (or its older name
+//!    `--no-redis-install`) nothing is installed, only looked for, and a missing tool
+//!    fails the step with the one command to run;
+//! 3. `cargo fmt --all -- --check`;
+//! 4. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
+//! 5. `cargo test --workspace --all-features` (doc tests included) with
+//!    `WEBHOOK_REQUIRE_INTEROP=1`: tests that need Redis start their own `redis-server`
+//!    and the interop tests call openssl and Python, and each fails, never skips,
+//!    without its tool;
+//! 6. `cargo doc --workspace --no-deps --all-features` with
 //!    `RUSTDOCFLAGS=-D warnings`.
 //!
 //! Finishes with `xtask test: all steps passed` and a per-step timing summary.
@@ -18,20 +23,23 @@ use std::ffi::OsString;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{Failure, TaskResult, banner, cargo, describe, redis, run_command};
+use crate::{Failure, TaskResult, banner, cargo, describe, interop, redis, run_command};
 
 /// Number of steps, for the `[n/TOTAL]` banners.
-const STEPS: usize = 5;
+const STEPS: usize = 6;
 
 /// Usage text for `cargo xtask test --help`.
 const TEST_USAGE: &str = "\
-Usage: cargo xtask test [--no-redis-install]
+Usage: cargo xtask test [--no-install]
 
-Ensures redis-server is available, then runs cargo fmt --check, clippy -D warnings,
-the whole test suite (Redis tests included) and cargo doc (RUSTDOCFLAGS=-D warnings).
+Ensures redis-server, openssl and Python's cryptography are available (installing them
+with apt-get / pip when possible), then runs cargo fmt --check, clippy -D warnings, the
+whole test suite (Redis and interop tests included, never skipped) and cargo doc
+(RUSTDOCFLAGS=-D warnings).
 
 Options:
-  --no-redis-install  Fail instead of installing redis-server with apt-get when it is missing";
+  --no-install        Fail, naming the command to run, instead of installing a missing tool
+  --no-redis-install  The older name of --no-install";
 
 /// Wall-clock time spent in each step that has run so far.
 #[derive(Debug, Default)]
@@ -92,7 +100,7 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     let mut allow_install = true;
     for arg in args {
         match arg.to_str() {
-            Some("--no-redis-install") => allow_install = false,
+            Some("--no-install" | "--no-redis-install") => allow_install = false,
             Some("-h" | "--help") => {
                 println!("{TEST_USAGE}");
                 return Ok(());
@@ -111,9 +119,15 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     let what = if allow_install {
         "ensure redis-server is available (installing it if possible)"
     } else {
-        "ensure redis-server is available (--no-redis-install)"
+        "ensure redis-server is available (--no-install)"
     };
     timings.step("redis", what, || redis::ensure(allow_install))?;
+    let what = if allow_install {
+        "ensure openssl and Python cryptography are available (installing them if possible)"
+    } else {
+        "ensure openssl and Python cryptography are available (--no-install)"
+    };
+    timings.step("interop", what, || interop::ensure(allow_install))?;
 
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -131,9 +145,7 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     ]);
     timings.command("clippy", clippy)?;
 
-    let mut test = cargo();
-    test.args(["test", "--workspace", "--all-features"]);
-    timings.command("test", test)?;
+    timings.command("test", test_command())?;
 
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
@@ -143,4 +155,31 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     println!("xtask test: all steps passed");
     timings.print();
     Ok(())
+}
+
+/// `cargo test --workspace --all-features` with the interop tools required.
+fn test_command() -> Command {
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--all-features"])
+        .env(interop::REQUIRE_VAR, "1");
+    test
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_step_requires_the_interop_tools() {
+        let command = test_command();
+        let require = command
+            .get_envs()
+            .find(|(key, _)| *key == interop::REQUIRE_VAR)
+            .and_then(|(_, value)| value);
+        assert_eq!(require, Some(std::ffi::OsStr::new("1")));
+        assert_eq!(
+            describe(&command),
+            "WEBHOOK_REQUIRE_INTEROP=1 cargo test --workspace --all-features"
+        );
+    }
 }

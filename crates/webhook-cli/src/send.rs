@@ -43,13 +43,15 @@ pub(crate) struct Args {
     #[arg(long, value_name = "ORG", default_value = "cli")]
     org: String,
     /// Delays in seconds before each attempt, e.g. `0,5,30` (replaces the style's default
-    /// policy: seed 001's schedule for domain, exponential backoff otherwise).
+    /// policy: seed 001's schedule for domain, exponential backoff otherwise). Each wait at
+    /// most 604800 s (7 days), all of them at most 30 days.
     #[arg(long, value_name = "SECS,…", conflicts_with = "max_attempts")]
     schedule: Option<String>,
-    /// Keep the style's default policy but stop after this many attempts.
+    /// Keep the style's default policy but stop after this many attempts (at least 1; the
+    /// waits may add up to 30 days at most; the domain style has seed 001's 10 at most).
     #[arg(long, value_name = "N")]
     max_attempts: Option<u32>,
-    /// Per-attempt timeout in seconds.
+    /// Per-attempt timeout in seconds (at least 1; the sender caps it at half its lease).
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     timeout: u64,
     /// Allow loopback and private targets (local testing only; refused by default).
@@ -79,6 +81,9 @@ fn read_data(source: &str) -> Result<Value, Failure> {
     serde_json::from_slice(&text).map_err(|e| Failure::usage(format!("--data is not JSON: {e}")))
 }
 
+/// The policy from `--schedule` or `--max-attempts`, checked against the sender's limits
+/// (`RetryPolicy::validate`: no wait over 7 days, 30 days in all, 1 to 100,000 attempts),
+/// so that a wait that would never end is refused at once instead of hanging silently.
 fn retry_policy(args: &Args) -> Result<RetryPolicy, Failure> {
     let default = match args.keys.style {
         Style::Domain => RetryPolicy::domain_default(),
@@ -90,16 +95,25 @@ fn retry_policy(args: &Args) -> Result<RetryPolicy, Failure> {
             .map(|part| part.trim().parse::<u64>().map(Duration::from_secs))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| Failure::usage("--schedule takes whole seconds, e.g. 0,5,30"))?;
-        if delays.is_empty() {
-            return Err(Failure::usage("--schedule needs at least one delay"));
-        }
-        return Ok(RetryPolicy::schedule(delays));
+        return RetryPolicy::try_schedule(delays)
+            .map_err(|e| Failure::usage(format!("--schedule {schedule}: {e}")));
     }
-    match args.max_attempts {
-        Some(0) => Err(Failure::usage("--max-attempts must be at least 1")),
-        Some(n) => Ok(default.with_max_attempts(n)),
-        None => Ok(default),
+    let Some(attempts) = args.max_attempts else {
+        return Ok(default);
+    };
+    let policy = default.with_max_attempts(attempts);
+    policy
+        .validate()
+        .map_err(|e| Failure::usage(format!("--max-attempts {attempts}: {e}")))?;
+    if policy.max_attempts() != attempts {
+        return Err(Failure::usage(format!(
+            "--max-attempts {attempts}: the default policy of --style {} makes {} attempts at \
+             most; give the waits with --schedule",
+            args.keys.style,
+            policy.max_attempts()
+        )));
     }
+    Ok(policy)
 }
 
 /// The endpoint for this delivery; every given secret signs, as during a rotation.

@@ -68,6 +68,10 @@ pub enum SignError {
     /// Domain-style signing needs the message's domain.
     #[error("domain-style messages need a domain")]
     MissingDomain,
+    /// A domain-style resource must be a JSON object (SPEC §2); this was another JSON
+    /// value (an array, a string, …) or not JSON at all.
+    #[error("a domain-style resource must be a JSON object")]
+    ResourceNotObject,
     /// The message id cannot go into a header, or contains a `.` (Standard Webhooks forbids it).
     #[error("message id must be non-empty visible ASCII without '.'")]
     InvalidMessageId,

@@ -10,7 +10,7 @@
 //! | [`domain`] | domain style (seed 001): [`Envelope`](domain::Envelope), Transaction / Wallet / Approval |
 //! | [`scheme`] | the three signature schemes behind [`SigningKeys`] / [`TrustedKeys`] |
 //! | [`keys`] | HMAC secrets, ECDSA P-256 and Ed25519 keys; `Debug` never shows secrets |
-//! | [`timestamp`] | the replay window check |
+//! | [`timestamp`] | the replay window check; strict Unix-seconds and envelope-timestamp parsing |
 //! | [`idempotency`] | deterministic idempotency keys and their 60 s window |
 //! | [`redaction`] | e-mail masking and dropped fields, per event type |
 //! | [`clock`] | the one place that reads the wall clock |

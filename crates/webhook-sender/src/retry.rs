@@ -4,6 +4,12 @@
 //! [`Verdict::of_status`] says what an HTTP status means for the delivery; and
 //! [`parse_retry_after`] reads a `Retry-After` header.
 //!
+//! A policy makes 1 to [`MAX_ATTEMPTS`] attempts, never waits longer than [`MAX_DELAY`]
+//! before one, and its waits add up to at most [`MAX_TOTAL_WAIT`];
+//! [`RetryPolicy::validate`] checks it, the checked constructors
+//! ([`RetryPolicy::try_schedule`], [`RetryPolicy::exponential`]) refuse anything else with
+//! an [`InvalidRetryPolicy`], and endpoints are only created with a valid policy.
+//!
 //! ```
 //! use std::time::Duration;
 //! use webhook_sender::RetryPolicy;
@@ -17,6 +23,10 @@
 //! let backoff = RetryPolicy::event_default();
 //! let third = backoff.delay_before(3).unwrap();
 //! assert!(third <= Duration::from_secs(10)); // full jitter: anywhere in [0, 5 s * 2]
+//!
+//! // A wait of u64::MAX seconds would never end: refused, not scheduled.
+//! let forever = RetryPolicy::try_schedule([Duration::ZERO, Duration::from_secs(u64::MAX)]);
+//! assert!(forever.is_err());
 //! ```
 
 use std::time::Duration;
@@ -30,6 +40,76 @@ use time::format_description::well_known::Rfc2822;
 
 /// The seed 001 schedule: delays in seconds before attempts 1..10.
 const SEED_001_SCHEDULE: [u64; 10] = [0, 60, 120, 180, 320, 480, 840, 1500, 2820, 5400];
+
+/// The longest wait a policy may ask for before one attempt: 7 days.
+///
+/// The defaults wait at most 1 h (event style) and 5400 s (seed 001); a week is far beyond
+/// any deliberate schedule (a receiver down over a long weekend is retried), while a
+/// longer wait is a unit mistake or an overflow (`u64::MAX` seconds would never end and
+/// would overflow the due time) and would keep a delivery open past any record retention.
+pub const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// The most attempts a policy may make: 100,000. Every attempt adds a record to the
+/// delivery's history, so this bounds it (short waits with many attempts are a legitimate
+/// "keep trying for a while" policy; the event-style default makes 30, seed 001 10).
+pub const MAX_ATTEMPTS: u32 = 100_000;
+
+/// The longest a policy may keep a delivery open: its waits add up to at most 30 days
+/// (the event-style default at most 20.4 h, seed 001 about 3 h 16 min). With a 7-day
+/// [`MAX_DELAY`] alone, 100,000 attempts could span nearly two thousand years.
+pub const MAX_TOTAL_WAIT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Why a retry policy was refused ([`RetryPolicy::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidRetryPolicy {
+    /// The policy makes no attempt at all (an empty schedule, `max_attempts` 0).
+    NoAttempts,
+    /// More attempts than [`MAX_ATTEMPTS`].
+    TooManyAttempts {
+        /// How many the policy asked for.
+        attempts: u64,
+    },
+    /// A wait longer than [`MAX_DELAY`].
+    DelayTooLong {
+        /// Which wait: `"the wait before attempt 3"`, `"base"`, `"max_delay"`.
+        what: String,
+        /// The wait asked for.
+        delay: Duration,
+    },
+    /// Waits that add up to more than [`MAX_TOTAL_WAIT`] in the worst case.
+    TotalWaitTooLong {
+        /// [`RetryPolicy::longest_total_wait`].
+        total: Duration,
+    },
+}
+
+impl std::fmt::Display for InvalidRetryPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoAttempts => f.write_str("a retry policy must allow at least one attempt"),
+            Self::TooManyAttempts { attempts } => write!(
+                f,
+                "a retry policy makes at most {MAX_ATTEMPTS} attempts, not {attempts}"
+            ),
+            Self::DelayTooLong { what, delay } => write!(
+                f,
+                "{what} is {} s, longer than the maximum of {} s (7 days)",
+                delay.as_secs(),
+                MAX_DELAY.as_secs()
+            ),
+            Self::TotalWaitTooLong { total } => write!(
+                f,
+                "the waits of a retry policy add up to {} s at most, longer than the maximum \
+                 of {} s (30 days)",
+                total.as_secs(),
+                MAX_TOTAL_WAIT.as_secs()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InvalidRetryPolicy {}
 
 /// How long to wait before each attempt, and how many attempts to make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,11 +161,114 @@ impl RetryPolicy {
         }
     }
 
-    /// A schedule from its delays.
+    /// A schedule from its delays, unchecked: endpoint creation refuses it if it breaks
+    /// the limits ([`RetryPolicy::validate`]). [`RetryPolicy::try_schedule`] checks at once.
     #[must_use]
     pub fn schedule(delays: impl IntoIterator<Item = Duration>) -> Self {
         Self::Schedule {
             delays: delays.into_iter().collect(),
+        }
+    }
+
+    /// A schedule from its delays, checked: 1 to [`MAX_ATTEMPTS`] delays of at most
+    /// [`MAX_DELAY`] each.
+    ///
+    /// # Errors
+    /// [`InvalidRetryPolicy`] naming the first limit broken.
+    pub fn try_schedule(
+        delays: impl IntoIterator<Item = Duration>,
+    ) -> Result<Self, InvalidRetryPolicy> {
+        let policy = Self::schedule(delays);
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Exponential backoff with full jitter (see [`RetryPolicy::Exponential`]), checked:
+    /// `base` and `max_delay` at most [`MAX_DELAY`], 1 to [`MAX_ATTEMPTS`] attempts.
+    ///
+    /// # Errors
+    /// [`InvalidRetryPolicy`] naming the first limit broken.
+    pub fn exponential(
+        base: Duration,
+        max_delay: Duration,
+        max_attempts: u32,
+    ) -> Result<Self, InvalidRetryPolicy> {
+        let policy = Self::Exponential {
+            base,
+            max_delay,
+            max_attempts,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Checks the limits: at least one attempt, at most [`MAX_ATTEMPTS`], no wait (a
+    /// schedule's delay, an exponential policy's `base` or `max_delay`) above [`MAX_DELAY`],
+    /// and [`RetryPolicy::longest_total_wait`] at most [`MAX_TOTAL_WAIT`].
+    /// However a policy was built (the enum itself, [`RetryPolicy::schedule`], serde), an
+    /// endpoint is only created with one that passes.
+    ///
+    /// # Errors
+    /// [`InvalidRetryPolicy`] naming the first limit broken.
+    pub fn validate(&self) -> Result<(), InvalidRetryPolicy> {
+        let attempts = match self {
+            Self::Schedule { delays } => u64::try_from(delays.len()).unwrap_or(u64::MAX),
+            Self::Exponential { max_attempts, .. } => u64::from(*max_attempts),
+        };
+        if attempts == 0 {
+            return Err(InvalidRetryPolicy::NoAttempts);
+        }
+        if attempts > u64::from(MAX_ATTEMPTS) {
+            return Err(InvalidRetryPolicy::TooManyAttempts { attempts });
+        }
+        let too_long = |what: String, delay: Duration| {
+            if delay > MAX_DELAY {
+                Err(InvalidRetryPolicy::DelayTooLong { what, delay })
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Self::Schedule { delays } => {
+                for (n, delay) in delays.iter().enumerate() {
+                    too_long(format!("the wait before attempt {}", n + 1), *delay)?;
+                }
+            }
+            Self::Exponential {
+                base, max_delay, ..
+            } => {
+                too_long("base".to_owned(), *base)?;
+                too_long("max_delay".to_owned(), *max_delay)?;
+            }
+        }
+        let total = self.longest_total_wait();
+        if total > MAX_TOTAL_WAIT {
+            return Err(InvalidRetryPolicy::TotalWaitTooLong { total });
+        }
+        Ok(())
+    }
+
+    /// The longest time the waits can add up to, from publishing to the last attempt
+    /// (attempts' own durations not counted; exponential waits at their caps). Saturates
+    /// at `Duration::MAX`.
+    #[must_use]
+    pub fn longest_total_wait(&self) -> Duration {
+        match self {
+            Self::Schedule { delays } => delays
+                .iter()
+                .fold(Duration::ZERO, |sum, delay| sum.saturating_add(*delay)),
+            Self::Exponential { max_attempts, .. } => (2..=*max_attempts)
+                .map_while(|attempt| self.delay_with(attempt, |cap| cap))
+                .try_fold(Duration::ZERO, |sum, cap| {
+                    // Past the limit the exact sum does not matter; stop early.
+                    let sum = sum.saturating_add(cap);
+                    if sum > MAX_TOTAL_WAIT {
+                        Err(sum)
+                    } else {
+                        Ok(sum)
+                    }
+                })
+                .unwrap_or_else(|over| over),
         }
     }
 
@@ -166,12 +349,9 @@ impl RetryPolicy {
         }
     }
 
-    /// Checks the policy makes at least one attempt.
+    /// Whether [`RetryPolicy::validate`] passes (what endpoint creation checks).
     pub(crate) fn is_valid(&self) -> bool {
-        match self {
-            Self::Schedule { delays } => !delays.is_empty(),
-            Self::Exponential { max_attempts, .. } => *max_attempts > 0,
-        }
+        self.validate().is_ok()
     }
 
     /// The wait before the attempt after `attempts_made`, honouring a `Retry-After` hint
@@ -254,6 +434,139 @@ pub fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_are_checked_with_a_typed_error_never_a_panic() {
+        let day = Duration::from_secs(86_400);
+        assert!(RetryPolicy::domain_default().validate().is_ok());
+        assert!(RetryPolicy::event_default().validate().is_ok());
+        assert!(RetryPolicy::try_schedule([Duration::ZERO, MAX_DELAY]).is_ok());
+        assert!(RetryPolicy::exponential(MAX_DELAY, MAX_DELAY, 5).is_ok());
+        assert!(
+            RetryPolicy::exponential(
+                Duration::from_millis(100),
+                Duration::from_secs(1),
+                MAX_ATTEMPTS
+            )
+            .is_ok(),
+            "many quick attempts are fine"
+        );
+        // Worst cases: 4 waits of 7 days (28 d) pass, 5 (35 d) do not.
+        assert_eq!(
+            RetryPolicy::try_schedule([MAX_DELAY; 5]),
+            Err(InvalidRetryPolicy::TotalWaitTooLong {
+                total: MAX_DELAY * 5
+            })
+        );
+        assert_eq!(
+            RetryPolicy::event_default().longest_total_wait(),
+            Duration::from_secs(5115 + 19 * 3600)
+        );
+        assert_eq!(
+            RetryPolicy::domain_default().longest_total_wait(),
+            Duration::from_secs(11_720),
+            "seed 001: 11,720 s"
+        );
+        // The event default with 1,000 attempts would keep going for about 41 days.
+        assert!(matches!(
+            RetryPolicy::event_default()
+                .with_max_attempts(1000)
+                .validate(),
+            Err(InvalidRetryPolicy::TotalWaitTooLong { .. })
+        ));
+        let just_over = MAX_DELAY + Duration::from_nanos(1);
+        let refused: [(
+            &str,
+            Result<RetryPolicy, InvalidRetryPolicy>,
+            InvalidRetryPolicy,
+        ); 8] = [
+            (
+                "empty schedule",
+                RetryPolicy::try_schedule([]),
+                InvalidRetryPolicy::NoAttempts,
+            ),
+            (
+                "u64::MAX seconds",
+                RetryPolicy::try_schedule([Duration::ZERO, Duration::from_secs(u64::MAX)]),
+                InvalidRetryPolicy::DelayTooLong {
+                    what: "the wait before attempt 2".into(),
+                    delay: Duration::from_secs(u64::MAX),
+                },
+            ),
+            (
+                "Duration::MAX",
+                RetryPolicy::try_schedule([Duration::MAX]),
+                InvalidRetryPolicy::DelayTooLong {
+                    what: "the wait before attempt 1".into(),
+                    delay: Duration::MAX,
+                },
+            ),
+            (
+                "a nanosecond over 7 days",
+                RetryPolicy::try_schedule([day, just_over]),
+                InvalidRetryPolicy::DelayTooLong {
+                    what: "the wait before attempt 2".into(),
+                    delay: just_over,
+                },
+            ),
+            (
+                "100,001 delays",
+                RetryPolicy::try_schedule(vec![Duration::ZERO; 100_001]),
+                InvalidRetryPolicy::TooManyAttempts { attempts: 100_001 },
+            ),
+            (
+                "no attempts",
+                RetryPolicy::exponential(day, day, 0),
+                InvalidRetryPolicy::NoAttempts,
+            ),
+            (
+                "u32::MAX attempts",
+                RetryPolicy::exponential(day, day, u32::MAX),
+                InvalidRetryPolicy::TooManyAttempts {
+                    attempts: u64::from(u32::MAX),
+                },
+            ),
+            (
+                "base over the cap",
+                RetryPolicy::exponential(Duration::from_secs(u64::MAX), day, 3),
+                InvalidRetryPolicy::DelayTooLong {
+                    what: "base".into(),
+                    delay: Duration::from_secs(u64::MAX),
+                },
+            ),
+        ];
+        for (name, result, expected) in refused {
+            assert_eq!(result, Err(expected), "{name}");
+        }
+        assert_eq!(
+            RetryPolicy::exponential(day, Duration::MAX, 3),
+            Err(InvalidRetryPolicy::DelayTooLong {
+                what: "max_delay".into(),
+                delay: Duration::MAX
+            })
+        );
+        // Built without a check (the enum, `schedule`, `with_max_attempts`, serde), the
+        // same rule refuses it where an endpoint is created.
+        assert!(!RetryPolicy::schedule([Duration::from_secs(u64::MAX)]).is_valid());
+        assert!(
+            !RetryPolicy::event_default()
+                .with_max_attempts(u32::MAX)
+                .is_valid()
+        );
+        let stored: RetryPolicy = serde_json::from_str(
+            r#"{"type":"exponential","base":{"secs":5,"nanos":0},"max_delay":{"secs":18446744073709551615,"nanos":0},"max_attempts":3}"#,
+        )
+        .unwrap();
+        assert!(!stored.is_valid());
+        assert_eq!(
+            InvalidRetryPolicy::DelayTooLong {
+                what: "the wait before attempt 2".into(),
+                delay: Duration::from_secs(604_801)
+            }
+            .to_string(),
+            "the wait before attempt 2 is 604801 s, longer than the maximum of 604800 s (7 days)"
+        );
+    }
 
     #[test]
     fn max_attempts_shortens_either_policy() {

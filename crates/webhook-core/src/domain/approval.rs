@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::lifecycle::{Lifecycle, Step};
 use crate::string_enum::string_enum;
 
 string_enum! {
@@ -29,10 +30,22 @@ impl ApprovalSetStatus {
     /// Whether no further status follows. Unknown statuses are not terminal.
     #[must_use]
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Self::Met | Self::NotMet | Self::Expired | Self::Failed
-        )
+        self.step().is_some_and(|step| step.terminal)
+    }
+}
+
+impl Lifecycle for ApprovalSetStatus {
+    fn known() -> &'static [Self] {
+        Self::KNOWN
+    }
+
+    /// PENDING (0), then MET, NOT_MET, EXPIRED and FAILED, terminal, at 1 (SPEC §2).
+    fn step(&self) -> Option<Step> {
+        Some(match self {
+            Self::Pending => Step::active(0),
+            Self::Met | Self::NotMet | Self::Expired | Self::Failed => Step::terminal(1),
+            Self::Unknown(_) => return None,
+        })
     }
 }
 

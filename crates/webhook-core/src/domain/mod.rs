@@ -1,5 +1,6 @@
-//! Domain style (SPEC §2): the `{domain, timestamp, payload}` envelope and the typed
-//! Transaction, Wallet and Approval resources it carries.
+//! Domain style (SPEC §2): the `{domain, timestamp, payload}` envelope, the typed
+//! Transaction, Wallet and Approval resources it carries, and their status machines with
+//! the rule for updates that arrive out of order ([`lifecycle`]: [`Supersedes`]).
 //!
 //! ```
 //! use webhook_core::domain::{Domain, Envelope, Resource};
@@ -13,11 +14,13 @@
 //! ```
 
 mod approval;
+pub mod lifecycle;
 mod quantity;
 mod transaction;
 mod wallet;
 
 pub use approval::{Approval, ApprovalSet, ApprovalSetStatus, ApprovalStatus};
+pub use lifecycle::{Lifecycle, Revision, Step, Supersedes};
 pub use quantity::Quantity;
 pub use transaction::{Asset, Destination, Transaction, TransactionStatus};
 pub use wallet::{Wallet, WalletStatus};
@@ -30,6 +33,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::VerifyError;
 use crate::string_enum::string_enum;
+use crate::timestamp::parse_utc_seconds;
 
 string_enum! {
     /// The subscription domain of a domain-style webhook.
@@ -68,11 +72,10 @@ impl Envelope {
     /// The envelope timestamp as Unix seconds.
     ///
     /// # Errors
-    /// [`VerifyError::MalformedTimestamp`] when it is not RFC 3339.
+    /// [`VerifyError::MalformedTimestamp`] when it is not exactly `YYYY-MM-DDTHH:MM:SSZ`
+    /// (see [`parse_utc_seconds`]).
     pub fn unix_timestamp(&self) -> Result<i64, VerifyError> {
-        OffsetDateTime::parse(&self.timestamp, &Rfc3339)
-            .map(OffsetDateTime::unix_timestamp)
-            .map_err(|_| VerifyError::MalformedTimestamp)
+        parse_utc_seconds(&self.timestamp)
     }
 
     /// The decoded payload bytes (the resource's JSON).
@@ -135,6 +138,18 @@ impl Resource {
             Domain::Approval => Self::Approval(serde_json::from_slice(json).map_err(malformed)?),
             Domain::Unknown(_) => Self::Unknown(serde_json::from_slice(json).map_err(malformed)?),
         })
+    }
+
+    /// The resource's `id` (for a resource of an unknown domain, its string `id` field,
+    /// if any): what a receiver keys the update it holds by.
+    #[must_use]
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::Transaction(transaction) => Some(&transaction.id),
+            Self::Wallet(wallet) => Some(&wallet.id),
+            Self::Approval(approval) => Some(&approval.id),
+            Self::Unknown(json) => json.get("id").and_then(serde_json::Value::as_str),
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Quantity;
+use super::lifecycle::{Lifecycle, Step};
 use crate::string_enum::string_enum;
 
 string_enum! {
@@ -46,7 +47,34 @@ impl TransactionStatus {
     /// Whether no further status follows. Unknown statuses are not terminal.
     #[must_use]
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Self::Confirmed | Self::Rejected | Self::Failed)
+        self.step().is_some_and(|step| step.terminal)
+    }
+}
+
+impl Lifecycle for TransactionStatus {
+    fn known() -> &'static [Self] {
+        Self::KNOWN
+    }
+
+    /// REQUESTED (0) through CONFIRMATION_PENDING (11), then CONFIRMED, REJECTED and
+    /// FAILED, terminal, at 12 (SPEC §2).
+    fn step(&self) -> Option<Step> {
+        Some(match self {
+            Self::Requested => Step::active(0),
+            Self::PolicyCheckPending => Step::active(1),
+            Self::PolicyCheckPassed => Step::active(2),
+            Self::ApprovalCheckPending => Step::active(3),
+            Self::ApprovalCheckPassed => Step::active(4),
+            Self::CompilationPending => Step::active(5),
+            Self::Compiled => Step::active(6),
+            Self::SignaturePending => Step::active(7),
+            Self::Signed => Step::active(8),
+            Self::PublishPending => Step::active(9),
+            Self::Published => Step::active(10),
+            Self::ConfirmationPending => Step::active(11),
+            Self::Confirmed | Self::Rejected | Self::Failed => Step::terminal(12),
+            Self::Unknown(_) => return None,
+        })
     }
 }
 

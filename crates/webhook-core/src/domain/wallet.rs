@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::lifecycle::{Lifecycle, Step};
 use crate::string_enum::string_enum;
 
 string_enum! {
@@ -23,7 +24,24 @@ impl WalletStatus {
     /// Whether no further status follows. Unknown statuses are not terminal.
     #[must_use]
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Self::Provisioned | Self::ProvisioningFailed)
+        self.step().is_some_and(|step| step.terminal)
+    }
+}
+
+impl Lifecycle for WalletStatus {
+    fn known() -> &'static [Self] {
+        Self::KNOWN
+    }
+
+    /// CREATED (0), PROVISIONING (1), then PROVISIONED and PROVISIONING_FAILED, terminal,
+    /// at 2 (SPEC §2).
+    fn step(&self) -> Option<Step> {
+        Some(match self {
+            Self::Created => Step::active(0),
+            Self::Provisioning => Step::active(1),
+            Self::Provisioned | Self::ProvisioningFailed => Step::terminal(2),
+            Self::Unknown(_) => return None,
+        })
     }
 }
 

@@ -31,6 +31,9 @@ pub(super) fn sign(
     resource_json: &[u8],
     at: OffsetDateTime,
 ) -> Result<SignedRequest, SignError> {
+    if !is_json_object(resource_json) {
+        return Err(SignError::ResourceNotObject);
+    }
     let envelope = Envelope::new(domain.clone(), at, resource_json);
     let signature = STANDARD.encode(key.sign(envelope.payload.as_bytes())?);
     let body = serde_json::to_vec(&envelope).map_err(|_| SignError::Crypto)?;
@@ -41,6 +44,26 @@ pub(super) fn sign(
         ],
         body,
     })
+}
+
+/// Whether `json` is one JSON object (and nothing after it), checked without building it.
+fn is_json_object(json: &[u8]) -> bool {
+    struct ObjectOnly;
+    impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(())
+        }
+    }
+    let mut reader = serde_json::Deserializer::from_slice(json);
+    serde::Deserializer::deserialize_map(&mut reader, ObjectOnly).is_ok() && reader.end().is_ok()
 }
 
 fn parse_envelope(body: &[u8]) -> Result<Envelope, VerifyError> {
@@ -86,4 +109,39 @@ pub(super) fn decode(envelope: Envelope, timestamp: i64) -> Result<Verified, Ver
         dedup_key: dedup_key(&resource_json)?,
         message: VerifiedMessage::Domain { envelope, resource },
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_json_object_is_signed_as_a_resource() {
+        let (key, _) = EcdsaSigningKey::generate().unwrap();
+        let at = OffsetDateTime::UNIX_EPOCH;
+        for object in [&b"{}"[..], br#" {"id":"w1","a":[1,{"b":null}]} "#] {
+            assert!(sign(&key, &Domain::Wallet, object, at).is_ok());
+        }
+        for not_object in [
+            &b"[]"[..],
+            br#"[{"id":"w1"}]"#,
+            br#""{}""#,
+            b"42",
+            b"null",
+            b"true",
+            b"",
+            b"{",
+            br#"{"id":"w1"} {}"#,
+            br#"{"id":"w1"}]"#,
+            b"not json",
+        ] {
+            assert_eq!(
+                sign(&key, &Domain::Wallet, not_object, at),
+                Err(SignError::ResourceNotObject),
+                "{}",
+                String::from_utf8_lossy(not_object)
+            );
+        }
+    }
 }

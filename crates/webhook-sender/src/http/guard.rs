@@ -1,10 +1,14 @@
 //! The SSRF guard: which IP addresses a sender may connect to.
 //!
-//! Loopback, private, link-local, cloud-metadata, multicast, broadcast, shared (CGNAT),
-//! documentation and reserved ranges are refused, for IPv4, IPv6, and IPv4 addresses
-//! embedded in IPv6 (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`),
-//! which are judged as the IPv4 address they carry. An [`AllowList`] opts ranges back in,
-//! for development and tests.
+//! Every block of the IANA IPv4 and IPv6 Special-Purpose Address Registries is refused
+//! (loopback, private, link-local, shared (CGNAT), documentation, benchmarking, protocol
+//! assignments and anycast services, reserved), plus cloud-metadata addresses, multicast
+//! and, for IPv6, everything outside global unicast `2000::/3`. IPv4 addresses embedded in
+//! IPv6 (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged
+//! as the IPv4 address they carry; IPv4-compatible `::a.b.c.d`, IPv4-translated
+//! `::ffff:0:a.b.c.d` and Teredo `2001::/32` are refused outright. The same check runs
+//! when an endpoint is created and on every connection. An [`AllowList`] opts ranges back
+//! in, for development and tests.
 //!
 //! ```
 //! use std::net::IpAddr;
@@ -46,10 +50,11 @@ pub enum ForbiddenAddress {
     Unspecified,
     /// Shared address space (carrier-grade NAT), `100.64/10`.
     SharedAddressSpace,
-    /// `192.0.2/24`, `198.51.100/24`, `203.0.113/24`, `2001:db8::/32`.
+    /// `192.0.2/24`, `198.51.100/24`, `203.0.113/24`, `2001:db8::/32`, `3fff::/20`.
     Documentation,
-    /// Other special-purpose ranges: `240/4`, `192.0.0/24`, `198.18/15`, `::/96`,
-    /// `100::/64`, Teredo `2001::/32`, local NAT64 `64:ff9b:1::/48`.
+    /// Other special-purpose ranges: `240/4`, `192.0.0/24`, `198.18/15`, AS112 and AMT
+    /// anycast, `::/96`, `::ffff:0:0:0/96`, `100::/64`, `2001::/23` (Teredo included),
+    /// local NAT64 `64:ff9b:1::/48`, SRv6 `5f00::/16`, and IPv6 outside `2000::/3`.
     Reserved,
 }
 
@@ -87,53 +92,114 @@ impl fmt::Display for ForbiddenAddress {
     }
 }
 
-fn classify_v4(ip: Ipv4Addr) -> Option<ForbiddenAddress> {
+/// One refused range: `(network, prefix length, class)`.
+type Range<A> = (A, u8, ForbiddenAddress);
+
+/// Every entry of the IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its
+/// updates) with the cloud metadata addresses and multicast added. The guard refuses each
+/// range, including those the registry marks globally reachable: they are anycast
+/// services (AS112 DNS sinks, AMT relays, PCP/TURN anycast), never a customer's webhook
+/// receiver, and whoever answers on them is not the endpoint's owner. The longest match
+/// gives the class. `crates/webhook-sender/tests/ssrf.rs` checks every registry entry.
+const V4: &[Range<[u8; 4]>] = {
     use ForbiddenAddress as F;
-    let [a, b, c, d] = ip.octets();
-    Some(match (a, b, c, d) {
-        (169, 254, 169, 254) | (169, 254, 170, 2) | (100, 100, 100, 200) => F::CloudMetadata,
-        (0, ..) => F::Unspecified,
-        (10, ..) | (192, 168, ..) => F::Private,
-        (172, b, ..) if (16..=31).contains(&b) => F::Private,
-        (100, b, ..) if (64..=127).contains(&b) => F::SharedAddressSpace,
-        (127, ..) => F::Loopback,
-        (169, 254, ..) => F::LinkLocal,
-        (192, 0, 2, _) | (198, 51, 100, _) | (203, 0, 113, _) => F::Documentation,
-        (192, 0, 0, _) | (192, 88, 99, _) => F::Reserved,
-        (198, b, ..) if b == 18 || b == 19 => F::Reserved,
-        (255, 255, 255, 255) => F::Broadcast,
-        (224..=239, ..) => F::Multicast,
-        (240..=255, ..) => F::Reserved,
-        _ => return None,
-    })
+    &[
+        ([0, 0, 0, 0], 8, F::Unspecified), // "This network", RFC 791
+        ([10, 0, 0, 0], 8, F::Private),    // Private-Use, RFC 1918
+        ([100, 64, 0, 0], 10, F::SharedAddressSpace), // RFC 6598
+        ([100, 100, 100, 200], 32, F::CloudMetadata), // Alibaba Cloud
+        ([127, 0, 0, 0], 8, F::Loopback),  // RFC 1122
+        ([169, 254, 0, 0], 16, F::LinkLocal), // RFC 3927
+        ([169, 254, 169, 254], 32, F::CloudMetadata), // AWS, GCP, Azure, …
+        ([169, 254, 170, 2], 32, F::CloudMetadata), // AWS ECS task metadata
+        ([172, 16, 0, 0], 12, F::Private), // Private-Use, RFC 1918
+        // IETF Protocol Assignments, RFC 6890: every assignment inside (DS-Lite /29,
+        // dummy .8, PCP anycast .9, TURN anycast .10, NAT64 discovery .170/.171) and
+        // any future one.
+        ([192, 0, 0, 0], 24, F::Reserved),
+        ([192, 0, 2, 0], 24, F::Documentation), // TEST-NET-1, RFC 5737
+        ([192, 31, 196, 0], 24, F::Reserved),   // AS112-v4, RFC 7535
+        ([192, 52, 193, 0], 24, F::Reserved),   // AMT, RFC 7450
+        ([192, 88, 99, 0], 24, F::Reserved),    // 6to4 relay anycast, RFC 7526
+        ([192, 168, 0, 0], 16, F::Private),     // Private-Use, RFC 1918
+        ([192, 175, 48, 0], 24, F::Reserved),   // AS112 direct delegation, RFC 7534
+        ([198, 18, 0, 0], 15, F::Reserved),     // Benchmarking, RFC 2544
+        ([198, 51, 100, 0], 24, F::Documentation), // TEST-NET-2, RFC 5737
+        ([203, 0, 113, 0], 24, F::Documentation), // TEST-NET-3, RFC 5737
+        ([224, 0, 0, 0], 4, F::Multicast),      // RFC 5771 (not in the registry)
+        ([240, 0, 0, 0], 4, F::Reserved),       // Reserved, RFC 1112
+        ([255, 255, 255, 255], 32, F::Broadcast), // Limited Broadcast, RFC 919
+    ]
+};
+
+/// The IANA IPv6 Special-Purpose Address Registry, as [`V4`]; with the deprecated
+/// IPv4-compatible (`::/96`), IPv4-translated (`::ffff:0:0:0/96`, RFC 2765) and site-local
+/// (`fec0::/10`) forms, cloud metadata and multicast added. Beyond this table, only global
+/// unicast (`2000::/3`, the IANA IPv6 Address Space registry) is allowed at all: every
+/// other block is reserved by the IETF. IPv4-mapped (`::ffff:0:0/96`), NAT64 (`64:ff9b::/96`)
+/// and 6to4 (`2002::/16`) addresses are judged by the IPv4 address they carry.
+const V6: &[Range<[u16; 8]>] = {
+    use ForbiddenAddress as F;
+    &[
+        ([0, 0, 0, 0, 0, 0, 0, 0], 128, F::Unspecified), // RFC 4291
+        ([0, 0, 0, 0, 0, 0, 0, 1], 128, F::Loopback),    // RFC 4291
+        ([0, 0, 0, 0, 0, 0, 0, 0], 96, F::Reserved),     // IPv4-compatible, RFC 4291 §2.5.5.1
+        ([0, 0, 0, 0, 0xffff, 0, 0, 0], 96, F::Reserved), // IPv4-translated, RFC 2765
+        ([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48, F::Reserved), // local-use NAT64, RFC 8215
+        ([0x100, 0, 0, 0, 0, 0, 0, 0], 64, F::Reserved), // Discard-Only, RFC 6666
+        ([0x100, 0, 0, 1, 0, 0, 0, 0], 64, F::Reserved), // Dummy prefix, RFC 9780
+        // IETF Protocol Assignments, RFC 2928: Teredo, the PCP/TURN/DNS-SD anycasts,
+        // benchmarking, AMT, AS112, ORCHID(v2), DETs, and any future assignment.
+        ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, F::Reserved),
+        ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, F::Documentation), // RFC 3849
+        ([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0], 48, F::Reserved),  // AS112 delegation, RFC 7534
+        ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, F::Documentation),     // RFC 9637
+        ([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16, F::Reserved),          // SRv6 SIDs, RFC 9602
+        ([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, F::Private),            // Unique-Local, RFC 4193
+        ([0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254], 128, F::CloudMetadata), // AWS IMDS IPv6
+        ([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, F::LinkLocal),         // RFC 4291
+        ([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10, F::Private),           // site-local, RFC 3879
+        ([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, F::Multicast),          // RFC 4291
+    ]
+};
+
+/// The class of the longest range of `table` holding `bits` (of `width` bits).
+fn longest_match<A: Copy>(
+    table: &[Range<A>],
+    to_bits: impl Fn(A) -> u128,
+    bits: u128,
+    width: u8,
+) -> Option<ForbiddenAddress> {
+    table
+        .iter()
+        .filter(|(net, prefix, _)| prefix_match(to_bits(*net), bits, *prefix, width))
+        .max_by_key(|(_, prefix, _)| *prefix)
+        .map(|(_, _, class)| *class)
+}
+
+fn classify_v4(ip: Ipv4Addr) -> Option<ForbiddenAddress> {
+    longest_match(
+        V4,
+        |octets| u128::from(Ipv4Addr::from(octets).to_bits()),
+        u128::from(ip.to_bits()),
+        32,
+    )
 }
 
 fn classify_v6(ip: Ipv6Addr) -> Option<ForbiddenAddress> {
-    use ForbiddenAddress as F;
     if let Some(v4) = embedded_v4(ip) {
         return classify_v4(v4);
     }
-    let segments = ip.segments();
-    Some(match segments {
-        [0, 0, 0, 0, 0, 0, 0, 0] => F::Unspecified,
-        [0, 0, 0, 0, 0, 0, 0, 1] => F::Loopback,
-        [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254] => F::CloudMetadata,
-        // IPv4-compatible (deprecated) ::a.b.c.d.
-        [0, 0, 0, 0, 0, 0, _, _] => F::Reserved,
-        [0x0100, 0, 0, 0, ..] => F::Reserved,
-        [0x0064, 0xff9b, 0x0001, ..] => F::Reserved,
-        [0x2001, 0x0db8, ..] => F::Documentation,
-        [0x2001, 0, ..] => F::Reserved,
-        [first, ..] if first & 0xfe00 == 0xfc00 => F::Private,
-        [first, ..] if first & 0xffc0 == 0xfe80 => F::LinkLocal,
-        [first, ..] if first & 0xffc0 == 0xfec0 => F::Private,
-        [first, ..] if first & 0xff00 == 0xff00 => F::Multicast,
-        _ => return None,
-    })
+    let class = longest_match(V6, |s| Ipv6Addr::from(s).to_bits(), ip.to_bits(), 128);
+    // Global unicast is 2000::/3; the rest of the space is reserved by the IETF.
+    let global_unicast = ip.segments()[0] & 0xe000 == 0x2000;
+    class.or((!global_unicast).then_some(ForbiddenAddress::Reserved))
 }
 
-/// The IPv4 address an IPv6 address stands for: IPv4-mapped, NAT64 (well-known prefix)
-/// or 6to4.
+/// The IPv4 address an IPv6 address stands for: IPv4-mapped (`::ffff:a.b.c.d`), NAT64 with
+/// the well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052) or 6to4 (`2002:AABB:CCDD::/48`,
+/// RFC 3056). A connection to one of them reaches that IPv4 address (the socket layer,
+/// a NAT64 gateway or a 6to4 relay translates), so it is judged as that address.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
@@ -339,6 +405,20 @@ mod tests {
             ("198.18.0.1", F::Reserved),
             ("::7f00:1", F::Reserved),
             ("2001::1", F::Reserved),
+            ("::ffff:0:7f00:1", F::Reserved),
+            ("2001:2::1", F::Reserved),
+            ("2001:10::1", F::Reserved),
+            ("2001:4:112::1", F::Reserved),
+            ("2620:4f:8000::1", F::Reserved),
+            ("192.31.196.1", F::Reserved),
+            ("192.175.48.1", F::Reserved),
+            ("192.52.193.1", F::Reserved),
+            ("3fff::1", F::Documentation),
+            ("5f00::1", F::Reserved),
+            ("4000::1", F::Reserved),
+            ("2002:7f00:1::1", F::Loopback),
+            ("64:ff9b::7f00:1", F::Loopback),
+            ("64:ff9b:1::808:808", F::Reserved),
         ];
         for (ip, expected) in cases {
             assert_eq!(class(ip), Some(expected), "{ip}");
@@ -351,6 +431,10 @@ mod tests {
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2001:200::1",
+            "2620:4f:8001::1",
+            "3fff:1000::1",
         ] {
             assert_eq!(class(public), None, "{public}");
         }

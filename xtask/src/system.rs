@@ -1,0 +1,102 @@
+//! The machine's own tools: finding programs on `PATH`, whether we run as root, and
+//! installing Debian packages with `apt-get`. Used by the tasks that need tools outside
+//! cargo (`redis-server` for the Redis tests, openssl and Python's `cryptography` for the
+//! interop tests).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{TaskResult, run_command};
+
+/// What the machine offers for installing missing tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Installer {
+    /// The effective user is root.
+    pub(crate) root: bool,
+    /// `apt-get` is on `PATH`.
+    pub(crate) apt: bool,
+}
+
+impl Installer {
+    /// Looks at this machine.
+    pub(crate) fn detect() -> Self {
+        Self {
+            root: is_root(),
+            apt: find_on_path(OsStr::new("apt-get")).is_some(),
+        }
+    }
+
+    /// Whether `apt-get install` can run without asking anyone.
+    pub(crate) fn can_apt(self) -> bool {
+        self.root && self.apt
+    }
+
+    /// The one command a person should run to install Debian `packages`, for a failure
+    /// message: as root `apt-get …`, otherwise with `sudo`.
+    pub(crate) fn apt_hint(self, packages: &str) -> String {
+        if self.root {
+            format!("apt-get update && apt-get install -y {packages}")
+        } else {
+            format!("sudo apt-get install -y {packages}")
+        }
+    }
+}
+
+/// Runs `apt-get update` and `apt-get install -y -qq packages…` non-interactively.
+pub(crate) fn apt_install(packages: &[&str]) -> TaskResult {
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    run_command(&mut update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-qq"])
+        .args(packages);
+    run_command(&mut install)
+}
+
+/// Whether `program args…` runs and exits 0 (output discarded).
+pub(crate) fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Finds an executable called `name` in a `PATH` directory.
+pub(crate) fn find_on_path(name: &OsStr) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// Whether `path` is a regular file with an execute bit set.
+pub(crate) fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = path.metadata() else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        meta.is_file()
+    }
+}
+
+/// Whether the effective user is root, according to `id -u`.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
