@@ -349,11 +349,6 @@ impl RetryPolicy {
         }
     }
 
-    /// Whether [`RetryPolicy::validate`] passes (what endpoint creation checks).
-    pub(crate) fn is_valid(&self) -> bool {
-        self.validate().is_ok()
-    }
-
     /// The wait before the attempt after `attempts_made`, honouring a `Retry-After` hint
     /// (never sooner than the hint, capped by [`RetryPolicy::longest_delay`]); `None` when the
     /// delivery has had all its attempts.
@@ -547,17 +542,17 @@ mod tests {
         );
         // Built without a check (the enum, `schedule`, `with_max_attempts`, serde), the
         // same rule refuses it where an endpoint is created.
-        assert!(!RetryPolicy::schedule([Duration::from_secs(u64::MAX)]).is_valid());
+        assert!(!RetryPolicy::schedule([Duration::from_secs(u64::MAX)]).validate().is_ok());
         assert!(
             !RetryPolicy::event_default()
                 .with_max_attempts(u32::MAX)
-                .is_valid()
+                .validate().is_ok()
         );
         let stored: RetryPolicy = serde_json::from_str(
             r#"{"type":"exponential","base":{"secs":5,"nanos":0},"max_delay":{"secs":18446744073709551615,"nanos":0},"max_attempts":3}"#,
         )
         .unwrap();
-        assert!(!stored.is_valid());
+        assert!(stored.validate().is_err());
         assert_eq!(
             InvalidRetryPolicy::DelayTooLong {
                 what: "the wait before attempt 2".into(),

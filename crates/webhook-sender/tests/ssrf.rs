@@ -373,7 +373,11 @@ async fn every_iana_special_purpose_block_is_refused_at_endpoint_creation() {
         assert_eq!(none.check(*addr), Ok(()), "{addr} is refused");
     }
 
-    let sender = Sender::builder().build().await.unwrap(); // no allow-list
+    let sender = Sender::builder()
+        .store(webhook_sender::store::MemoryStore::new())
+        .build()
+        .await
+        .unwrap(); // no allow-list
     for (addr, what) in &refused {
         let url = format!("http://{}:8080/hook", host(*addr));
         let error = sender.endpoints().create(config(&url)).await.unwrap_err();
@@ -436,6 +440,7 @@ async fn every_iana_special_purpose_block_is_refused_at_connect_time() {
         calls: Mutex::default(),
     });
     let sender = Sender::builder()
+        .store(webhook_sender::store::MemoryStore::new())
         .resolver(SharedRebindEach(Arc::clone(&resolver)))
         .outcome_capacity(4 * targets.len())
         .build()
@@ -456,7 +461,7 @@ async fn every_iana_special_purpose_block_is_refused_at_connect_time() {
     assert_eq!(receipt.deliveries.len(), targets.len());
     outcomes(&mut watch, targets.len()).await;
     for id in receipt.deliveries {
-        let delivery = sender.delivery(id).await.unwrap().unwrap();
+        let delivery = sender.delivery(&"org".into(), id).await.unwrap().unwrap();
         let (name, addr) = &names[&delivery.endpoint];
         assert_eq!(delivery.status, DeliveryStatus::Failed, "{name} → {addr}");
         assert_eq!(

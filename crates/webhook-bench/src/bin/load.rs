@@ -12,17 +12,19 @@ use clap::{Parser, Subcommand};
 use webhook_bench::report::{Report, Row, Status};
 use webhook_bench::scenario::backlog::{self, ChildArgs};
 use webhook_bench::scenario::e2e::{self, Store};
-use webhook_bench::scenario::{Mode, Settings, receiver};
+use webhook_bench::scenario::{Mode, Settings, history, receiver};
 use webhook_bench::system;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 8] = [
     "e2e-memory",
     "e2e-redb",
     "e2e-redis",
     "e2e-redis-aof",
     "receiver",
     "backlog",
+    "history",
+    "retention-soak",
 ];
 
 #[derive(Debug, Parser)]
@@ -38,7 +40,7 @@ struct Cli {
     #[arg(long, hide = true)]
     smoke: bool,
     /// Run only these scenarios (comma-separated): e2e-memory, e2e-redb, e2e-redis,
-    /// e2e-redis-aof, receiver, backlog.
+    /// e2e-redis-aof, receiver, backlog, history, retention-soak.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the JSON report. Default is target/bench/report.json.
@@ -157,6 +159,7 @@ fn main() -> ExitCode {
         if wanted("backlog") {
             rows.extend(backlog::run(&settings).await);
         }
+        rows.extend(history::run(&settings, wanted("history"), wanted("retention-soak")).await);
         rows
     });
     report.rows = rows;

@@ -16,6 +16,7 @@
 
 pub mod backlog;
 pub mod e2e;
+pub mod history;
 pub mod receiver;
 
 use std::fmt;

@@ -186,11 +186,9 @@ impl Endpoint {
         if spec.subscriptions.is_empty() {
             return Err(Error::config("an endpoint must subscribe to something"));
         }
-        if !spec.retry.is_valid() {
-            return Err(Error::config(
-                "a retry policy must allow at least one attempt",
-            ));
-        }
+        spec.retry
+            .validate()
+            .map_err(|e| Error::config(format!("retry policy: {e}")))?;
         let max_ms = u64::try_from(max_timeout.as_millis()).unwrap_or(u64::MAX);
         if spec.timeout_ms == 0 || spec.timeout_ms > max_ms {
             return Err(Error::config(format!(
