@@ -185,12 +185,15 @@
 //!   events are at debug/trace level and carry reason codes and dedup keys, never secrets,
 //!   signatures or bodies. `Debug` of every type here omits secrets and payloads.
 
+pub mod deadline;
 pub mod dedup;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod middleware;
 pub mod observer;
 pub mod quick_ack;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod telemetry;
 
 mod body;
@@ -204,7 +207,7 @@ pub use observer::Observation;
 pub use quick_ack::{AckQueue, QuickAck};
 pub use rejection::Rejection;
 pub use verified::VerifiedWebhook;
-pub use verifier::{DEFAULT_MAX_BODY_SIZE, DangerousVerifier, Verifier};
+pub use verifier::{DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_RESOURCE_AGE, DangerousVerifier, Verifier};
 
 /// The shared core (keys, styles, typed events and resources), re-exported.
 pub use webhook_core;

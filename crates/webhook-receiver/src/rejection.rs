@@ -46,9 +46,20 @@ pub enum Rejection {
     InvalidContentLength,
     /// The body could not be read to its end (400), e.g. a broken chunked encoding.
     BodyUnreadable,
+    /// The body did not arrive completely within its deadline (408; see
+    /// [`deadline`](crate::deadline)). The sender retries 408.
+    BodyTimeout,
     /// Verification failed: 400 for malformed headers or bodies, 401 for a bad or
     /// missing signature, an unknown key or a timestamp outside the window.
     Verify(VerifyError),
+    /// Domain style: the resource's signed `updatedAt` is older than the verifier's
+    /// maximum resource age, or more than the tolerance in the future (401, like a
+    /// timestamp outside the window). Seed 001 does not sign the envelope timestamp, so
+    /// this is the check that bounds how long a captured delivery can be replayed.
+    StaleResource,
+    /// Domain style: the resource's `updatedAt` is not an RFC 3339 time (400), so its
+    /// age cannot be checked.
+    MalformedUpdatedAt,
     /// The same delivery is being handled right now (503 with `Retry-After`): once that
     /// attempt answers, a retry is either a duplicate (2xx) or handled anew.
     InProgress,
@@ -72,8 +83,12 @@ impl Rejection {
         match self {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidContentLength | Self::BodyUnreadable => StatusCode::BAD_REQUEST,
+            Self::InvalidContentLength | Self::BodyUnreadable | Self::MalformedUpdatedAt => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Verify(error) => error.status(),
+            Self::StaleResource => StatusCode::UNAUTHORIZED,
             Self::InProgress
             | Self::DedupUnavailable
             | Self::DedupFull
@@ -91,7 +106,10 @@ impl Rejection {
             Self::PayloadTooLarge => "payload_too_large",
             Self::InvalidContentLength => "invalid_content_length",
             Self::BodyUnreadable => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
             Self::Verify(error) => error.code(),
+            Self::StaleResource => "stale_resource",
+            Self::MalformedUpdatedAt => "malformed_updated_at",
             Self::InProgress => "in_progress",
             Self::DedupUnavailable => "dedup_unavailable",
             Self::DedupFull => "dedup_full",
@@ -110,7 +128,10 @@ impl Rejection {
             Self::PayloadTooLarge => "body exceeds the size limit",
             Self::InvalidContentLength => "invalid content-length",
             Self::BodyUnreadable => "body could not be read",
+            Self::BodyTimeout => "body not received in time",
             Self::Verify(error) => return verify_message(error),
+            Self::StaleResource => "resource updatedAt outside the accepted age",
+            Self::MalformedUpdatedAt => "resource updatedAt is not an RFC 3339 time",
             Self::InProgress => "this delivery is being processed; retry later",
             Self::DedupUnavailable => "deduplication store unavailable; retry later",
             Self::DedupFull => "deduplication store full; retry later",
@@ -221,6 +242,9 @@ mod tests {
                 "invalid_content_length",
             ),
             (Rejection::BodyUnreadable, 400, "body_unreadable"),
+            (Rejection::BodyTimeout, 408, "body_timeout"),
+            (Rejection::StaleResource, 401, "stale_resource"),
+            (Rejection::MalformedUpdatedAt, 400, "malformed_updated_at"),
             (
                 Rejection::Verify(VerifyError::MissingHeader("x-webhook-timestamp")),
                 400,
