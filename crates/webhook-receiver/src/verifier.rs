@@ -367,6 +367,59 @@ mod tests {
     }
 
     #[test]
+    fn domain_resources_need_a_readable_updated_at_within_the_age() {
+        let (key, _) = EcdsaSigningKey::generate().unwrap();
+        let spki = key.public_key().to_spki_base64();
+        let signer = SigningKeys::Domain(Box::new(key));
+        let clock = ManualClock::at_unix(1_746_714_600); // 2025-05-08T14:30:00Z
+        let verifier = Verifier::domain_public_keys([spki.as_str()])
+            .unwrap()
+            .clock(clock.clone());
+        assert_eq!(
+            verifier.get_max_resource_age(),
+            Some(DEFAULT_MAX_RESOURCE_AGE)
+        );
+        assert_eq!(
+            verifier.replay_horizon(),
+            Some(DEFAULT_MAX_RESOURCE_AGE + Duration::from_secs(300))
+        );
+        let at = time::OffsetDateTime::from_unix_timestamp(1_746_714_600).unwrap();
+        let ledger = webhook_core::domain::Domain::from("LEDGER");
+        let verify = |resource: &str| {
+            let outgoing = Outgoing::new("m1", resource.as_bytes()).with_domain(&ledger);
+            let request = signer.sign(&outgoing, at).unwrap();
+            verifier.verify(&headers(&request), &request.body)
+        };
+        // An unknown domain is accepted with a fresh updatedAt…
+        assert!(verify(r#"{"id":"l1","updatedAt":"2025-05-08T14:00:00Z"}"#).is_ok());
+        // …refused when it cannot be read, or is too old.
+        assert_eq!(
+            verify(r#"{"id":"l1","updatedAt":"yesterday"}"#).unwrap_err(),
+            Rejection::MalformedUpdatedAt
+        );
+        assert_eq!(
+            verify(r#"{"id":"l1","updatedAt":"2025-05-08T10:29:59Z"}"#).unwrap_err(),
+            Rejection::StaleResource
+        );
+        // Missing: core already refuses it (no dedup key without updatedAt).
+        assert_eq!(verify(r#"{"id":"l1"}"#).unwrap_err().status(), 400);
+        // Without the freshness checks, age is not checked either.
+        let lax = verifier.clone().dangerous().skip_timestamp_check();
+        assert_eq!(lax.get_max_resource_age(), None);
+        let outgoing = Outgoing::new("m1", br#"{"id":"l1","updatedAt":"2020-01-01T00:00:00Z"}"#)
+            .with_domain(&ledger);
+        let request = signer.sign(&outgoing, at).unwrap();
+        assert!(lax.verify(&headers(&request), &request.body).is_ok());
+        // Event style has no resource age.
+        assert_eq!(
+            Verifier::event_secrets(["s"])
+                .unwrap()
+                .get_max_resource_age(),
+            None
+        );
+    }
+
+    #[test]
     fn debug_shows_no_secret() {
         let verifier = Verifier::event_secrets(["super-secret-value"]).unwrap();
         let text = format!("{verifier:?}");

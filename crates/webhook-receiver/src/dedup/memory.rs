@@ -563,6 +563,65 @@ mod tests {
     }
 
     #[test]
+    fn making_room_drops_the_oldest_replay_safe_done_keys_first() {
+        const SAFE: Duration = Duration::from_secs(660);
+        const TTL: Duration = Duration::from_secs(3600);
+        let clock = ManualClock::at_unix(1_000);
+        let store = MemoryStore::with_capacity(4).clock(clock.clone());
+        for key in ["a", "b", "c"] {
+            let claim = claim(&store, key);
+            block_on(store.complete_evictable(key, &claim, TTL, SAFE)).unwrap();
+            clock.advance(Duration::from_secs(10));
+        }
+        // Done without the hint: kept for its whole TTL, whatever the pressure.
+        let pinned = claim(&store, "pinned");
+        block_on(store.complete("pinned", &pinned, TTL)).unwrap();
+        assert!(block_on(store.begin("x", LEASE)).unwrap_err().is_full());
+
+        // All three hinted keys are past their safe age; a tenth of the capacity (one
+        // key) is freed, the oldest.
+        clock.advance(SAFE);
+        let _x = claim(&store, "x");
+        assert_eq!(store.len(), 4);
+        // "a" was forgotten: not done any more, only refused for room (the store is full
+        // again, and the next sweep is a second away).
+        assert!(block_on(store.begin("a", LEASE)).unwrap_err().is_full());
+        assert_eq!(block_on(store.begin("b", LEASE)).unwrap(), Begin::Done);
+        assert_eq!(block_on(store.begin("pinned", LEASE)).unwrap(), Begin::Done);
+    }
+
+    #[test]
+    fn the_cutoff_spreads_the_wanted_share_over_the_range() {
+        let mut evictable = Evictable::default();
+        assert_eq!(evictable.cutoff(1), i64::MIN);
+        for at in [1_000, 2_000, 3_000, 4_000, 5_000] {
+            evictable.add(at);
+        }
+        assert_eq!(evictable.cutoff(5), 5_000);
+        assert_eq!(evictable.cutoff(50), 5_000);
+        assert_eq!(evictable.cutoff(1), 1_800);
+    }
+
+    #[test]
+    fn keys_are_stored_as_fixed_size_hashes() {
+        let store = MemoryStore::new();
+        let long = "k".repeat(10_000);
+        let _claim = claim(&store, &long);
+        assert_eq!(
+            std::mem::size_of::<KeyHash>() + std::mem::size_of::<Entry>(),
+            40
+        );
+        assert_eq!(
+            block_on(store.begin(&long, LEASE)).unwrap(),
+            Begin::InProgress
+        );
+        // Different keys, different hashes (and different per-process keys per store).
+        let other = MemoryStore::new();
+        assert_ne!(store.inner.hash("k"), store.inner.hash("l"));
+        assert_ne!(store.inner.hash("k"), other.inner.hash("k"));
+    }
+
+    #[test]
     fn exactly_one_of_many_concurrent_claims_wins() {
         let store = MemoryStore::new();
         let wins = AtomicUsize::new(0);
