@@ -195,6 +195,7 @@ pub mod quick_ack;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod telemetry;
+pub mod typed;
 
 mod body;
 mod rejection;

@@ -71,6 +71,13 @@ pub enum Rejection {
     QueueFull,
     /// The quick-ack worker has stopped (503 with `Retry-After`).
     QueueClosed,
+    /// The verified payload does not fit the handler's type (422; see
+    /// [`typed`](crate::typed)): the same bytes would fail again, so the sender should
+    /// not retry.
+    UnexpectedPayload,
+    /// The handler asked for another style's typed view (500, a configuration error:
+    /// the sender retries until the receiver is fixed).
+    WrongStyle,
     /// The extractor found no verified webhook: the middleware is not installed in front
     /// of this handler (500, a programming error).
     NotVerified,
@@ -94,7 +101,8 @@ impl Rejection {
             | Self::DedupFull
             | Self::QueueFull
             | Self::QueueClosed => StatusCode::SERVICE_UNAVAILABLE,
-            Self::NotVerified => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::UnexpectedPayload => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotVerified | Self::WrongStyle => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -115,6 +123,8 @@ impl Rejection {
             Self::DedupFull => "dedup_full",
             Self::QueueFull => "queue_full",
             Self::QueueClosed => "queue_closed",
+            Self::UnexpectedPayload => "unexpected_payload",
+            Self::WrongStyle => "wrong_style",
             Self::NotVerified => "not_verified",
         }
     }
@@ -137,6 +147,10 @@ impl Rejection {
             Self::DedupFull => "deduplication store full; retry later",
             Self::QueueFull => "processing queue full; retry later",
             Self::QueueClosed => "processing queue closed; retry later",
+            Self::UnexpectedPayload => {
+                "payload does not have the fields and types the receiver expects"
+            }
+            Self::WrongStyle => "receiver expects another webhook style",
             Self::NotVerified => "webhook verification middleware is not installed",
         })
     }
@@ -261,6 +275,8 @@ mod tests {
             (Rejection::QueueFull, 503, "queue_full"),
             (Rejection::QueueClosed, 503, "queue_closed"),
             (Rejection::NotVerified, 500, "not_verified"),
+            (Rejection::UnexpectedPayload, 422, "unexpected_payload"),
+            (Rejection::WrongStyle, 500, "wrong_style"),
         ];
         for (rejection, status, code) in cases {
             let response = rejection.to_response();
