@@ -9,7 +9,7 @@
 //! read. This differs from tower-http's `RequestBodyTimeoutLayer`, which limits the wait
 //! for each frame: a body sent one byte a second never trips a per-frame timeout.
 //!
-//! [`server::serve`](crate::server::serve) installs it for you; with your own hyper or
+//! `server::serve` (feature `server`) installs it for you; with your own hyper or
 //! axum server, add it outside the webhook layer:
 //!
 #![cfg_attr(feature = "axum", doc = "```")]
