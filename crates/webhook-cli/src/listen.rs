@@ -41,6 +41,10 @@ pub(crate) struct Args {
     /// Accepted distance between the signed timestamp and now, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     tolerance: u64,
+    /// Domain style: the oldest accepted resource `updatedAt`, in seconds (raise it to
+    /// receive a redrive of old deliveries).
+    #[arg(long, value_name = "SECONDS", default_value_t = webhook_receiver::DEFAULT_MAX_RESOURCE_AGE.as_secs())]
+    max_resource_age: u64,
     /// Largest accepted body, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = webhook_receiver::DEFAULT_MAX_BODY_SIZE)]
     max_body: usize,
@@ -66,6 +70,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let keys = args.keys.keys()?;
     let verifier = Verifier::new(keys)
         .tolerance(Duration::from_secs(args.tolerance))
+        .max_resource_age(Duration::from_secs(args.max_resource_age))
         .max_body_size(args.max_body);
     let config = ServerConfig::default()
         .header_read_timeout(Duration::from_millis(args.header_timeout))

@@ -90,6 +90,8 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// The longest pause between accept attempts while errors go on.
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+/// At the cap, idle connections are asked to close this often until a slot frees.
+const PRESSURE_REPEAT: Duration = Duration::from_millis(50);
 /// Accept errors are reported at most once per this interval.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -279,20 +281,20 @@ where
     let mut shutdown = pin!(shutdown);
 
     loop {
-        let permit = match Arc::clone(&shared.permits).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                // At the cap: ask idle connections to make room, then wait for one.
-                shared.pressure.notify_waiters();
-                tokio::select! {
-                    permit = Arc::clone(&shared.permits).acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                    () = &mut shutdown => break,
-                }
+        let permit = loop {
+            if let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() {
+                break Some(permit);
+            }
+            // At the cap: ask idle connections to make room, and ask again every
+            // `PRESSURE_REPEAT` (a busy connection may have become idle meanwhile).
+            shared.pressure.notify_waiters();
+            tokio::select! {
+                permit = Arc::clone(&shared.permits).acquire_owned() => break permit.ok(),
+                () = tokio::time::sleep(PRESSURE_REPEAT) => {}
+                () = &mut shutdown => break None,
             }
         };
+        let Some(permit) = permit else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,

@@ -276,3 +276,47 @@ async fn at_the_cap_busy_connections_keep_their_requests_and_the_next_one_waits(
     assert_eq!(waiting.await.unwrap().status, 200);
     assert_eq!(recorder.calls(), CAP + 1);
 }
+
+#[tokio::test]
+async fn a_connection_waiting_at_the_cap_gets_the_slot_of_one_that_turns_idle() {
+    const CAP: usize = 2;
+    let fixture = Arc::new(Fixture::event());
+    let recorder = Recorder::gated();
+    let config = ServerConfig::default()
+        .max_connections(CAP)
+        .idle_timeout(Duration::from_secs(60))
+        .header_read_timeout(Duration::from_secs(60));
+    let server = start_webhook(&fixture, &recorder, config).await;
+
+    // CAP kept-alive connections, each with a request held in the handler.
+    let mut held = Vec::new();
+    for i in 0..CAP {
+        let (fixture, addr) = (Arc::clone(&fixture), server.addr);
+        held.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            keep_alive_exchange(&mut stream, &fixture, &format!("k-keep-{i}")).await;
+            stream // stays open, idle, after its answer
+        }));
+    }
+    common::wait_until("both requests reach the handler", || {
+        recorder.calls() == CAP
+    })
+    .await;
+    let request = fixture.signed("", &event_body("k-next"));
+    let addr = server.addr;
+    let mut waiting = tokio::spawn(async move { send(addr, &request).await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut waiting)
+            .await
+            .is_err()
+    );
+    // The held requests are answered; their connections stay open but idle, and one of
+    // them makes room long before the 60 s idle timeout.
+    recorder.gate.as_ref().unwrap().add_permits(CAP + 1);
+    let mut streams = Vec::new();
+    for task in held {
+        streams.push(task.await.unwrap());
+    }
+    assert_eq!(waiting.await.unwrap().status, 200);
+    assert_eq!(recorder.calls(), CAP + 1);
+}
