@@ -27,7 +27,19 @@ struct Listen {
 }
 
 impl Listen {
+    /// `webhook listen` for the event style with [`SECRET`], plus `args`, under `prefix`
+    /// (a command such as `prlimit … --`).
     fn start(prefix: &[&str], args: &[&str]) -> Self {
+        let style = ["--style", "event", "--secret", SECRET];
+        Self::spawn(prefix, &[&style[..], args].concat())
+    }
+
+    /// `webhook listen` with `args` naming the style and keys.
+    fn start_styled(args: &[&str]) -> Self {
+        Self::spawn(&[], args)
+    }
+
+    fn spawn(prefix: &[&str], args: &[&str]) -> Self {
         let mut command = match prefix.split_first() {
             Some((program, rest)) => {
                 let mut command = Command::new(program);
@@ -37,15 +49,7 @@ impl Listen {
             None => Command::new(WEBHOOK),
         };
         let mut child = command
-            .args([
-                "listen",
-                "--addr",
-                "127.0.0.1:0",
-                "--style",
-                "event",
-                "--secret",
-                SECRET,
-            ])
+            .args(["listen", "--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -194,6 +198,51 @@ fn listen_times_out_a_half_sent_head_and_a_trickled_body() {
 
     // A normal request is still served.
     let answer = exchange(listen.addr, &signed_request("k-normal")).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A domain-style delivery whose resource was updated 5 h ago (a late redrive): refused
+/// by default (401 `stale_resource`), accepted once `--max-resource-age` covers it.
+#[test]
+fn listen_refuses_domain_resources_older_than_the_max_age_unless_raised() {
+    let (key, _) = webhook_core::keys::EcdsaSigningKey::generate().unwrap();
+    let public = key.public_key().to_spki_base64();
+    let signer = SigningKeys::Domain(Box::new(key));
+    let now = time::OffsetDateTime::now_utc();
+    let updated = now - Duration::from_secs(5 * 3600);
+    let resource = format!(
+        r#"{{"id":"w-late","status":"PROVISIONED","createdAt":"2025-04-08T11:48:56Z","updatedAt":"{}"}}"#,
+        webhook_core::domain::format_timestamp(updated)
+    );
+    let outgoing =
+        Outgoing::new("m", resource.as_bytes()).with_domain(&webhook_core::domain::Domain::Wallet);
+    let signed = signer.sign(&outgoing, now).unwrap();
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        signed.body.len()
+    )
+    .into_bytes();
+    for (name, value) in &signed.headers {
+        request.extend_from_slice(format!("{name}: ").as_bytes());
+        request.extend_from_slice(value.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(&signed.body);
+
+    let strict = Listen::start_styled(&["--style", "domain", "--public-key", &public]);
+    let answer = exchange(strict.addr, &request).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("stale_resource"), "{answer}");
+    let lenient = Listen::start_styled(&[
+        "--style",
+        "domain",
+        "--public-key",
+        &public,
+        "--max-resource-age",
+        "21600",
+    ]);
+    let answer = exchange(lenient.addr, &request).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
