@@ -13,7 +13,7 @@
 //! axum server, add it outside the webhook layer:
 //!
 #![cfg_attr(feature = "axum", doc = "```")]
-#![cfg_attr(not(feature = "axum"), doc = "```ignore")]
+#![cfg_attr(not(feature = "axum"), doc = "```text")]
 //! use std::time::Duration;
 //! use axum::{Router, routing::post};
 //! use webhook_receiver::deadline::BodyDeadlineLayer;

@@ -152,10 +152,14 @@ impl ServerConfig {
         self
     }
 
-    /// The most connections served at once (at least 1). Default is 1024.
+    /// The most connections served at once (at least 1, at most `u32::MAX`). Default is
+    /// 1024.
     #[must_use]
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        let most = usize::try_from(u32::MAX)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        self.max_connections = max.clamp(1, most);
         self
     }
 
