@@ -13,8 +13,8 @@
 //!
 //! | store | feature | where keys live |
 //! |---|---|---|
-//! | [`MemoryStore`] | none | this process: sharded mutex-guarded maps, bounded |
-//! | `RedisStore` | `redis` | a Redis server: `SET NX PX`, shared by all receiver processes |
+//! | [`MemoryStore`] | none | this process: 128-bit keyed hashes in sharded mutex-guarded maps, bounded, making room with replay-safe done keys |
+//! | `RedisStore` | `redis` | a Redis server: `SET NX PX` under a per-endpoint namespace, shared by all receiver processes of that endpoint |
 //!
 //! ```
 //! use std::time::Duration;
