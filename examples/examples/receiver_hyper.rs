@@ -21,16 +21,19 @@
 //!
 //! The first request prints the event and answers `ok`; repeating it answers
 //! `{"status":"duplicate"}`; changing a byte answers 401.
+//!
+//! The accept loop is `webhook_receiver::server::serve` (hyper's HTTP/1.1 connection
+//! underneath) with its recommended limits: head and whole-body deadlines, an idle
+//! timeout, a connection cap, and a back-off when file descriptors run out. A bare
+//! `loop { listener.accept() … }` has none of them.
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tower::Layer as _;
+use webhook_receiver::server::{ServerConfig, serve};
 use webhook_receiver::{VerifiedWebhook, Verifier, WebhookLayer};
 
 const DEFAULT_SECRET: &str = "dev-secret-change-me";
@@ -69,20 +72,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "receiving webhooks on http://{}/ (Ctrl-C to stop)",
         listener.local_addr()?
     );
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        };
-        let service = TowerToHyperService::new(service.clone());
-        tokio::spawn(async move {
-            let connection = auto::Builder::new(TokioExecutor::new());
-            if let Err(error) = connection
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                eprintln!("connection error: {error}");
-            }
-        });
-    }
+    serve(listener, service, ServerConfig::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
 }

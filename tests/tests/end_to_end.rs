@@ -89,12 +89,15 @@ async fn every_style_delivers_verified_typed_events_exactly_once() {
             .await
             .unwrap();
 
+        // A resource updated just now: receivers refuse domain resources older than their
+        // maximum age (4 h by default).
+        let updated_at = recent_updated_at();
         let publish = || match style {
             Style::Domain => Publish::domain(
                 "org-e2e",
                 Domain::Wallet,
                 json!({"id": "w-1", "status": "PROVISIONED", "createdAt": "2025-04-08T11:48:56Z",
-                       "updatedAt": "2025-04-08T11:48:57.900490Z", "ownerEmail": "jane.doe@example.com", "metadata": {"x": 1}}),
+                       "updatedAt": updated_at, "ownerEmail": "jane.doe@example.com", "metadata": {"x": 1}}),
             ),
             _ => Publish::event(
                 "org-e2e",
@@ -127,7 +130,7 @@ async fn every_style_delivers_verified_typed_events_exactly_once() {
                     Some(&json!("j***@example.com"))
                 );
                 assert!(!wallet.extra.contains_key("metadata"));
-                assert_eq!(webhook.dedup_key(), "w-1@2025-04-08T11:48:57.900490Z");
+                assert_eq!(webhook.dedup_key(), format!("w-1@{updated_at}"));
             }
             VerifiedMessage::Standard { id, payload } => {
                 assert_eq!(id, &receipt.event_id.to_string());
@@ -211,4 +214,13 @@ async fn a_receiver_with_the_wrong_key_makes_the_sender_fail_the_delivery_at_onc
     assert_eq!(receiver.tally().rejected(), 1);
     assert_eq!(receiver.tally().handler_starts(), 0);
     sender.shutdown().await.unwrap();
+}
+
+/// Now, to the second, with a fractional part that must survive verbatim into the dedup key.
+fn recent_updated_at() -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let now = time::OffsetDateTime::now_utc()
+        .format(&format)
+        .expect("a UTC time formats");
+    format!("{now}.900490Z")
 }

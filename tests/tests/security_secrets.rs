@@ -225,7 +225,7 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
                 ORGANIZATION,
                 Domain::Wallet,
                 json!({"id": format!("w-{round}"), "status": "PROVISIONED",
-                       "createdAt": "2025-04-08T11:48:56Z", "updatedAt": format!("2025-04-08T11:48:5{round}Z")}),
+                       "createdAt": "2025-04-08T11:48:56Z", "updatedAt": recent(round)}),
             ))
             .await
             .unwrap();
@@ -462,4 +462,14 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
         texts.len(),
         known.len() + 1
     );
+}
+
+/// An `updatedAt` of a few seconds ago, distinct per round (receivers refuse resources
+/// older than their maximum age).
+fn recent(round: usize) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let at = time::OffsetDateTime::now_utc()
+        - time::Duration::seconds(60 - i64::try_from(round).unwrap_or(0));
+    at.format(&format).expect("a UTC time formats")
 }

@@ -176,7 +176,15 @@ fn event_style_listen_and_sign_round_trip_with_duplicate_and_forgery() {
 fn domain_style_keygen_output_loads_in_listen() {
     let (private, public) = keygen();
     assert!(public.starts_with("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"));
-    let listener = Listener::start(&["--style", "domain", "--public-key", &public]);
+    // The fixture's `updatedAt` is from 2025: accept it as a redrive would need.
+    let old_resources = ["--max-resource-age", "3153600000"];
+    let listener = Listener::start(
+        &[
+            &["--style", "domain", "--public-key", &public][..],
+            &old_resources,
+        ]
+        .concat(),
+    );
     let (headers, envelope) = sign(
         &[
             "--style",
@@ -210,7 +218,13 @@ fn domain_style_keygen_output_loads_in_listen() {
     assert_eq!(listener.post(&forged, &envelope), 401);
     drop(listener);
     // A listener trusting only another key refuses the genuine request.
-    let listener = Listener::start(&["--style", "domain", "--public-key", &other_public]);
+    let listener = Listener::start(
+        &[
+            &["--style", "domain", "--public-key", &other_public][..],
+            &old_resources,
+        ]
+        .concat(),
+    );
     assert_eq!(listener.post(&headers, &envelope), 401);
 }
 

@@ -46,9 +46,20 @@ pub enum Rejection {
     InvalidContentLength,
     /// The body could not be read to its end (400), e.g. a broken chunked encoding.
     BodyUnreadable,
+    /// The body did not arrive completely within its deadline (408; see
+    /// [`deadline`](crate::deadline)). The sender retries 408.
+    BodyTimeout,
     /// Verification failed: 400 for malformed headers or bodies, 401 for a bad or
     /// missing signature, an unknown key or a timestamp outside the window.
     Verify(VerifyError),
+    /// Domain style: the resource's signed `updatedAt` is older than the verifier's
+    /// maximum resource age, or more than the tolerance in the future (401, like a
+    /// timestamp outside the window). Seed 001 does not sign the envelope timestamp, so
+    /// this is the check that bounds how long a captured delivery can be replayed.
+    StaleResource,
+    /// Domain style: the resource's `updatedAt` is not an RFC 3339 time (400), so its
+    /// age cannot be checked.
+    MalformedUpdatedAt,
     /// The same delivery is being handled right now (503 with `Retry-After`): once that
     /// attempt answers, a retry is either a duplicate (2xx) or handled anew.
     InProgress,
@@ -60,6 +71,13 @@ pub enum Rejection {
     QueueFull,
     /// The quick-ack worker has stopped (503 with `Retry-After`).
     QueueClosed,
+    /// The verified payload does not fit the handler's type (422; see
+    /// [`typed`](crate::typed)): the same bytes would fail again, so the sender should
+    /// not retry.
+    UnexpectedPayload,
+    /// The handler asked for another style's typed view (500, a configuration error:
+    /// the sender retries until the receiver is fixed).
+    WrongStyle,
     /// The extractor found no verified webhook: the middleware is not installed in front
     /// of this handler (500, a programming error).
     NotVerified,
@@ -72,14 +90,19 @@ impl Rejection {
         match self {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidContentLength | Self::BodyUnreadable => StatusCode::BAD_REQUEST,
+            Self::InvalidContentLength | Self::BodyUnreadable | Self::MalformedUpdatedAt => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Verify(error) => error.status(),
+            Self::StaleResource => StatusCode::UNAUTHORIZED,
             Self::InProgress
             | Self::DedupUnavailable
             | Self::DedupFull
             | Self::QueueFull
             | Self::QueueClosed => StatusCode::SERVICE_UNAVAILABLE,
-            Self::NotVerified => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::UnexpectedPayload => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotVerified | Self::WrongStyle => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -91,12 +114,17 @@ impl Rejection {
             Self::PayloadTooLarge => "payload_too_large",
             Self::InvalidContentLength => "invalid_content_length",
             Self::BodyUnreadable => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
             Self::Verify(error) => error.code(),
+            Self::StaleResource => "stale_resource",
+            Self::MalformedUpdatedAt => "malformed_updated_at",
             Self::InProgress => "in_progress",
             Self::DedupUnavailable => "dedup_unavailable",
             Self::DedupFull => "dedup_full",
             Self::QueueFull => "queue_full",
             Self::QueueClosed => "queue_closed",
+            Self::UnexpectedPayload => "unexpected_payload",
+            Self::WrongStyle => "wrong_style",
             Self::NotVerified => "not_verified",
         }
     }
@@ -110,12 +138,19 @@ impl Rejection {
             Self::PayloadTooLarge => "body exceeds the size limit",
             Self::InvalidContentLength => "invalid content-length",
             Self::BodyUnreadable => "body could not be read",
+            Self::BodyTimeout => "body not received in time",
             Self::Verify(error) => return verify_message(error),
+            Self::StaleResource => "resource updatedAt outside the accepted age",
+            Self::MalformedUpdatedAt => "resource updatedAt is not an RFC 3339 time",
             Self::InProgress => "this delivery is being processed; retry later",
             Self::DedupUnavailable => "deduplication store unavailable; retry later",
             Self::DedupFull => "deduplication store full; retry later",
             Self::QueueFull => "processing queue full; retry later",
             Self::QueueClosed => "processing queue closed; retry later",
+            Self::UnexpectedPayload => {
+                "payload does not have the fields and types the receiver expects"
+            }
+            Self::WrongStyle => "receiver expects another webhook style",
             Self::NotVerified => "webhook verification middleware is not installed",
         })
     }
@@ -221,6 +256,9 @@ mod tests {
                 "invalid_content_length",
             ),
             (Rejection::BodyUnreadable, 400, "body_unreadable"),
+            (Rejection::BodyTimeout, 408, "body_timeout"),
+            (Rejection::StaleResource, 401, "stale_resource"),
+            (Rejection::MalformedUpdatedAt, 400, "malformed_updated_at"),
             (
                 Rejection::Verify(VerifyError::MissingHeader("x-webhook-timestamp")),
                 400,
@@ -237,6 +275,8 @@ mod tests {
             (Rejection::QueueFull, 503, "queue_full"),
             (Rejection::QueueClosed, 503, "queue_closed"),
             (Rejection::NotVerified, 500, "not_verified"),
+            (Rejection::UnexpectedPayload, 422, "unexpected_payload"),
+            (Rejection::WrongStyle, 500, "wrong_style"),
         ];
         for (rejection, status, code) in cases {
             let response = rejection.to_response();

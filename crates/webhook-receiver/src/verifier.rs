@@ -17,14 +17,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use webhook_core::clock::{Clock, SystemClock};
+use webhook_core::domain::Resource;
 use webhook_core::keys::{EcdsaPublicKey, HmacSecret};
 use webhook_core::scheme::StandardVerifyingKey;
 use webhook_core::timestamp::DEFAULT_TOLERANCE;
-use webhook_core::{KeyError, Style, TrustedKeys, Verified, VerifyError};
+use webhook_core::{KeyError, Style, TrustedKeys, Verified, VerifiedMessage};
+
+use crate::Rejection;
 
 /// The body size limit unless configured otherwise: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
+
+/// The longest a domain-style resource's `updatedAt` may lie in the past unless
+/// configured otherwise: 4 hours. Seed 001's whole retry schedule (attempts 1 to 10)
+/// spans 11,720 s (3 h 15 min 20 s), so every scheduled retry of a delivery passes, with
+/// 44 minutes to spare for an attempt's own duration and a sender's backlog.
+pub const DEFAULT_MAX_RESOURCE_AGE: Duration = Duration::from_secs(4 * 3600);
 
 /// The tolerance used when the timestamp check is switched off through
 /// [`DangerousVerifier::skip_timestamp_check`]: core's window check caps any tolerance at
@@ -41,6 +52,7 @@ pub struct Verifier {
     keys: TrustedKeys,
     tolerance: Duration,
     check_timestamp: bool,
+    max_resource_age: Duration,
     max_body_size: usize,
     clock: Arc<dyn Clock>,
 }
@@ -54,6 +66,7 @@ impl Verifier {
             keys,
             tolerance: DEFAULT_TOLERANCE,
             check_timestamp: true,
+            max_resource_age: DEFAULT_MAX_RESOURCE_AGE,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             clock: Arc::new(SystemClock),
         }
@@ -125,6 +138,25 @@ impl Verifier {
         self
     }
 
+    /// Domain style: the oldest a resource's signed `updatedAt` may be. Default is 4 hours
+    /// ([`DEFAULT_MAX_RESOURCE_AGE`]); other styles ignore it.
+    ///
+    /// Seed 001 signs only the payload, not the envelope timestamp, so a captured
+    /// delivery can be re-wrapped with a fresh timestamp; the resource's `updatedAt` is
+    /// inside the signed payload and is what bounds a replay: older than this is refused
+    /// with 401 `stale_resource`, and the middleware keeps domain dedup keys at least
+    /// this long (plus the tolerance), so a replay is caught by dedup or by age.
+    ///
+    /// **Redrives.** A delivery redriven by hand after its resource's `updatedAt` is older
+    /// than this is refused too (401, which the sender does not retry). Raise the age on
+    /// the receiver for the redrive, or have the platform republish the resource with a
+    /// fresh `updatedAt`.
+    #[must_use]
+    pub fn max_resource_age(mut self, age: Duration) -> Self {
+        self.max_resource_age = age;
+        self
+    }
+
     /// The largest body accepted, in bytes; larger requests get 413 before the body is
     /// buffered. Default is 1 MiB ([`DEFAULT_MAX_BODY_SIZE`]).
     #[must_use]
@@ -159,36 +191,61 @@ impl Verifier {
         self.check_timestamp.then_some(self.tolerance)
     }
 
+    /// Domain style: the maximum age of a resource's `updatedAt`, or `None` when the
+    /// verifier is of another style or its freshness checks are switched off.
+    #[must_use]
+    pub fn get_max_resource_age(&self) -> Option<Duration> {
+        (self.check_timestamp && self.style() == Style::Domain).then_some(self.max_resource_age)
+    }
+
     /// The body size limit in bytes.
     #[must_use]
     pub fn get_max_body_size(&self) -> usize {
         self.max_body_size
     }
 
-    /// How long after first sight an identical request could still pass the timestamp
-    /// window: a timestamp may be up to one tolerance ahead of the clock when first seen
-    /// and is then accepted until one tolerance after it, so twice the tolerance.
-    /// `None` when the timestamp check is off (replays are then only caught by dedup).
+    /// How long after first sight a captured copy of a request could still pass the
+    /// freshness checks, so how long its dedup key must be kept for dedup to catch it.
+    ///
+    /// - Event style and Standard Webhooks sign their timestamp: it may be up to one
+    ///   tolerance ahead of the clock when first seen and is accepted until one tolerance
+    ///   after it, so twice the tolerance.
+    /// - Domain style signs only the payload: a replay passes as long as the resource's
+    ///   `updatedAt` is younger than the maximum resource age, and `updatedAt` may be up
+    ///   to one tolerance ahead when first seen, so the maximum age plus the tolerance.
+    ///
+    /// `None` when the freshness checks are off (replays are then only caught by dedup).
     #[must_use]
     pub fn replay_horizon(&self) -> Option<Duration> {
-        self.get_tolerance().map(|t| t.saturating_mul(2))
+        let tolerance = self.get_tolerance()?;
+        Some(match self.get_max_resource_age() {
+            Some(age) => age.saturating_add(tolerance),
+            None => tolerance.saturating_mul(2),
+        })
     }
 
     /// Verifies one request's headers and complete body against the configured keys at
-    /// the clock's current time.
+    /// the clock's current time: core's checks (timestamp window, signature, body shape),
+    /// then, for the domain style, the age of the resource's `updatedAt`.
     ///
     /// The body limit is not checked here; the middleware applies it while reading.
     ///
     /// # Errors
-    /// [`VerifyError`] with the reason; [`VerifyError::status`] is the HTTP answer.
-    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verified, VerifyError> {
+    /// [`Rejection::Verify`] with core's reason; [`Rejection::StaleResource`] or
+    /// [`Rejection::MalformedUpdatedAt`] for a domain resource whose `updatedAt` is out
+    /// of bounds or unreadable. [`Rejection::status`] is the HTTP answer.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verified, Rejection> {
         let tolerance = if self.check_timestamp {
             self.tolerance
         } else {
             SKIPPED_TOLERANCE
         };
-        self.keys
-            .verify(headers, body, self.clock.unix_seconds(), tolerance)
+        let now = self.clock.unix_seconds();
+        let verified = self.keys.verify(headers, body, now, tolerance)?;
+        if let Some(max_age) = self.get_max_resource_age() {
+            check_resource_age(&verified, now, max_age, tolerance)?;
+        }
+        Ok(verified)
     }
 
     /// The clock in use.
@@ -197,12 +254,45 @@ impl Verifier {
     }
 }
 
+/// Refuses a domain resource whose `updatedAt` is older than `max_age` or further than
+/// `tolerance` in the future.
+fn check_resource_age(
+    verified: &Verified,
+    now: i64,
+    max_age: Duration,
+    tolerance: Duration,
+) -> Result<(), Rejection> {
+    let VerifiedMessage::Domain { resource, .. } = &verified.message else {
+        return Ok(());
+    };
+    let updated_at = match resource {
+        Resource::Transaction(transaction) => transaction.updated_at,
+        Resource::Wallet(wallet) => wallet.updated_at,
+        Resource::Approval(approval) => approval.updated_at,
+        // Unknown domains: core's dedup key already required a string `updatedAt`.
+        Resource::Unknown(json) => json
+            .get("updatedAt")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| OffsetDateTime::parse(text, &Rfc3339).ok())
+            .ok_or(Rejection::MalformedUpdatedAt)?,
+        _ => return Err(Rejection::MalformedUpdatedAt),
+    };
+    let age = i128::from(now) - i128::from(updated_at.unix_timestamp());
+    let too_old = age > i128::from(max_age.as_secs());
+    let too_new = -age > i128::from(tolerance.as_secs());
+    if too_old || too_new {
+        return Err(Rejection::StaleResource);
+    }
+    Ok(())
+}
+
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `TrustedKeys`' Debug prints only algorithms and public keys.
         f.debug_struct("Verifier")
             .field("keys", &self.keys)
             .field("tolerance", &self.get_tolerance())
+            .field("max_resource_age", &self.get_max_resource_age())
             .field("max_body_size", &self.max_body_size)
             .field("clock", &self.clock)
             .finish()
@@ -216,10 +306,10 @@ pub struct DangerousVerifier {
 }
 
 impl DangerousVerifier {
-    /// Accepts any timestamp (up to about 136 years away), so a captured request stays
-    /// valid for ever as far as the window goes; only the dedup store's memory stands
-    /// between it and a replay. Meant for replaying recorded deliveries in tests and
-    /// tools, never for a public endpoint.
+    /// Accepts any timestamp (up to about 136 years away) and, for the domain style, any
+    /// resource age, so a captured request stays valid for ever as far as freshness
+    /// goes; only the dedup store's memory stands between it and a replay. Meant for
+    /// replaying recorded deliveries in tests and tools, never for a public endpoint.
     #[must_use]
     pub fn skip_timestamp_check(mut self) -> Verifier {
         self.verifier.check_timestamp = false;
@@ -274,6 +364,59 @@ mod tests {
             Verifier::standard_keys(["plain"]),
             Err(KeyError::MissingPrefix { .. })
         ));
+    }
+
+    #[test]
+    fn domain_resources_need_a_readable_updated_at_within_the_age() {
+        let (key, _) = EcdsaSigningKey::generate().unwrap();
+        let spki = key.public_key().to_spki_base64();
+        let signer = SigningKeys::Domain(Box::new(key));
+        let clock = ManualClock::at_unix(1_746_714_600); // 2025-05-08T14:30:00Z
+        let verifier = Verifier::domain_public_keys([spki.as_str()])
+            .unwrap()
+            .clock(clock.clone());
+        assert_eq!(
+            verifier.get_max_resource_age(),
+            Some(DEFAULT_MAX_RESOURCE_AGE)
+        );
+        assert_eq!(
+            verifier.replay_horizon(),
+            Some(DEFAULT_MAX_RESOURCE_AGE + Duration::from_secs(300))
+        );
+        let at = time::OffsetDateTime::from_unix_timestamp(1_746_714_600).unwrap();
+        let ledger = webhook_core::domain::Domain::from("LEDGER");
+        let verify = |resource: &str| {
+            let outgoing = Outgoing::new("m1", resource.as_bytes()).with_domain(&ledger);
+            let request = signer.sign(&outgoing, at).unwrap();
+            verifier.verify(&headers(&request), &request.body)
+        };
+        // An unknown domain is accepted with a fresh updatedAt…
+        assert!(verify(r#"{"id":"l1","updatedAt":"2025-05-08T14:00:00Z"}"#).is_ok());
+        // …refused when it cannot be read, or is too old.
+        assert_eq!(
+            verify(r#"{"id":"l1","updatedAt":"yesterday"}"#).unwrap_err(),
+            Rejection::MalformedUpdatedAt
+        );
+        assert_eq!(
+            verify(r#"{"id":"l1","updatedAt":"2025-05-08T10:29:59Z"}"#).unwrap_err(),
+            Rejection::StaleResource
+        );
+        // Missing: core already refuses it (no dedup key without updatedAt).
+        assert_eq!(verify(r#"{"id":"l1"}"#).unwrap_err().status(), 400);
+        // Without the freshness checks, age is not checked either.
+        let lax = verifier.clone().dangerous().skip_timestamp_check();
+        assert_eq!(lax.get_max_resource_age(), None);
+        let outgoing = Outgoing::new("m1", br#"{"id":"l1","updatedAt":"2020-01-01T00:00:00Z"}"#)
+            .with_domain(&ledger);
+        let request = signer.sign(&outgoing, at).unwrap();
+        assert!(lax.verify(&headers(&request), &request.body).is_ok());
+        // Event style has no resource age.
+        assert_eq!(
+            Verifier::event_secrets(["s"])
+                .unwrap()
+                .get_max_resource_age(),
+            None
+        );
     }
 
     #[test]

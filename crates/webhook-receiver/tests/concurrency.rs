@@ -123,10 +123,9 @@ async fn redis_store_handles_a_hundred_copies_once() {
     let redis = tokio::task::spawn_blocking(webhook_testkit::RedisServer::start)
         .await
         .unwrap();
-    let store = RedisStore::connect(&redis.url())
+    let store = RedisStore::connect(&redis.url(), "concurrency")
         .await
-        .unwrap()
-        .prefix("concurrency:");
+        .unwrap();
     let fixture = Fixture::event();
     let layer = WebhookLayer::new(fixture.verifier.clone()).dedup_store(store);
     hundred_at_once_while_the_first_is_held(layer.clone(), &fixture, "k-held").await;

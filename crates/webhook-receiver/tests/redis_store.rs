@@ -21,7 +21,7 @@ async fn start() -> (RedisServer, RedisStore) {
     let server = tokio::task::spawn_blocking(RedisServer::start)
         .await
         .unwrap();
-    let store = RedisStore::connect(&server.url()).await.unwrap();
+    let store = RedisStore::connect(&server.url(), "ep").await.unwrap();
     (server, store)
 }
 
@@ -57,13 +57,15 @@ async fn claim_complete_release() {
     let (server, store) = start().await;
     let first = claim(&store, "k", LEASE).await;
     assert_eq!(store.begin("k", LEASE).await.unwrap(), Begin::InProgress);
-    let pending = raw_get(&server, "webhook-receiver:dedup:k").await.unwrap();
+    let pending = raw_get(&server, "webhook-receiver:dedup:ep:k")
+        .await
+        .unwrap();
     assert_eq!(pending, first.token());
-    let pttl = raw_pttl(&server, "webhook-receiver:dedup:k").await;
+    let pttl = raw_pttl(&server, "webhook-receiver:dedup:ep:k").await;
     assert!((1..=30_000).contains(&pttl), "{pttl}");
 
     store.release("k", &first).await.unwrap();
-    assert_eq!(raw_get(&server, "webhook-receiver:dedup:k").await, None);
+    assert_eq!(raw_get(&server, "webhook-receiver:dedup:ep:k").await, None);
     let second = claim(&store, "k", LEASE).await;
     assert_ne!(first, second);
     // A stale claim cannot release the current holder.
@@ -73,12 +75,12 @@ async fn claim_complete_release() {
     store.complete("k", &second, TTL).await.unwrap();
     assert_eq!(store.begin("k", LEASE).await.unwrap(), Begin::Done);
     assert_eq!(
-        raw_get(&server, "webhook-receiver:dedup:k")
+        raw_get(&server, "webhook-receiver:dedup:ep:k")
             .await
             .as_deref(),
         Some("done")
     );
-    let ttl = raw_pttl(&server, "webhook-receiver:dedup:k").await;
+    let ttl = raw_pttl(&server, "webhook-receiver:dedup:ep:k").await;
     assert!((590_000..=600_000).contains(&ttl), "{ttl}");
     // Releasing a done key changes nothing.
     store.release("k", &second).await.unwrap();
@@ -118,7 +120,7 @@ async fn prefixes_separate_endpoints() {
     let _b = claim(&other, "same", LEASE).await;
     assert!(raw_get(&server, "endpoint-b:same").await.is_some());
     assert!(
-        raw_get(&server, "webhook-receiver:dedup:same")
+        raw_get(&server, "webhook-receiver:dedup:ep:same")
             .await
             .is_some()
     );
@@ -179,15 +181,66 @@ async fn an_unreachable_redis_is_a_503() {
     assert_eq!(recorder.calls(), 1);
 }
 
+/// Two endpoints on one Redis: the same dedup key is new for each, and done for one only
+/// after that one handled it; a second process of the same endpoint agrees.
+#[tokio::test]
+async fn two_endpoints_on_one_redis_never_dedup_each_other() {
+    let (server, payments) = start().await;
+    let payouts = RedisStore::connect(&server.url(), "payouts").await.unwrap();
+    let payments_again = RedisStore::connect(&server.url(), "ep").await.unwrap();
+
+    let paid = claim(&payments, "evt-1", LEASE).await;
+    // The other endpoint's first sight of the same key is new, not in progress.
+    let paid_out = claim(&payouts, "evt-1", LEASE).await;
+    payments.complete("evt-1", &paid, TTL).await.unwrap();
+    assert_eq!(
+        payments_again.begin("evt-1", LEASE).await.unwrap(),
+        Begin::Done
+    );
+    assert_eq!(
+        payouts.begin("evt-1", LEASE).await.unwrap(),
+        Begin::InProgress
+    );
+    payouts.release("evt-1", &paid_out).await.unwrap();
+    let _again = claim(&payouts, "evt-1", LEASE).await;
+    assert_eq!(
+        raw_get(&server, "webhook-receiver:dedup:ep:evt-1")
+            .await
+            .as_deref(),
+        Some("done")
+    );
+    assert!(
+        raw_get(&server, "webhook-receiver:dedup:payouts:evt-1")
+            .await
+            .is_some_and(|v| v.starts_with("claim:"))
+    );
+
+    // On a shared connection, the endpoint name goes under the connection's prefix.
+    let shared = webhook_redis::RedisConfig::new(server.url())
+        .prefix("platform:")
+        .connect()
+        .await
+        .unwrap();
+    let a = RedisStore::for_endpoint(&shared, "a");
+    let b = RedisStore::for_endpoint(&shared, "b");
+    let claimed = claim(&a, "evt-2", LEASE).await;
+    a.complete("evt-2", &claimed, TTL).await.unwrap();
+    let _b = claim(&b, "evt-2", LEASE).await;
+    assert_eq!(
+        raw_get(&server, "platform:dedup:a:evt-2").await.as_deref(),
+        Some("done")
+    );
+}
+
 #[tokio::test]
 async fn connecting_to_nothing_fails() {
     let port = webhook_testkit::free_port().unwrap();
-    let error = RedisStore::connect(&format!("redis://127.0.0.1:{port}/"))
+    let error = RedisStore::connect(&format!("redis://127.0.0.1:{port}/"), "ep")
         .await
         .unwrap_err();
     assert!(error.is_unavailable());
     assert!(
-        RedisStore::connect("not a url")
+        RedisStore::connect("not a url", "ep")
             .await
             .unwrap_err()
             .is_unavailable()

@@ -16,12 +16,13 @@ use webhook_bench::scenario::{Mode, Settings, history, receiver};
 use webhook_bench::system;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "e2e-memory",
     "e2e-redb",
     "e2e-redis",
     "e2e-redis-aof",
     "receiver",
+    "receiver-dedup",
     "backlog",
     "history",
     "retention-soak",
@@ -40,7 +41,7 @@ struct Cli {
     #[arg(long, hide = true)]
     smoke: bool,
     /// Run only these scenarios (comma-separated): e2e-memory, e2e-redb, e2e-redis,
-    /// e2e-redis-aof, receiver, backlog, history, retention-soak.
+    /// e2e-redis-aof, receiver, receiver-dedup, backlog, history, retention-soak.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the JSON report. Default is target/bench/report.json.
@@ -155,6 +156,9 @@ fn main() -> ExitCode {
         }
         if wanted("receiver") {
             rows.push(receiver::run(&settings).await);
+        }
+        if wanted("receiver-dedup") {
+            rows.push(receiver::run_sustained(&settings).await);
         }
         if wanted("backlog") {
             rows.extend(backlog::run(&settings).await);

@@ -26,8 +26,8 @@ use webhook_core::event::EventType;
 use webhook_core::keys::HmacSecret;
 use webhook_sender::store::RedbStore;
 use webhook_sender::{
-    AllowList, DeliveryFilter, EndpointConfig, MessageFilter, OrganizationId, PageRequest,
-    Publish, Retention, Sender, StatusFilter,
+    AllowList, DeliveryFilter, EndpointConfig, MessageFilter, OrganizationId, PageRequest, Publish,
+    Retention, Sender, StatusFilter,
 };
 
 use super::{BoxError, Mode, Settings};

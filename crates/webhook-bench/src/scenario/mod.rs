@@ -3,7 +3,8 @@
 //! | scenario | module | measures | baseline |
 //! |---|---|---|---|
 //! | `e2e-memory`, `e2e-redb`, `e2e-redis`, `e2e-redis-aof` | [`e2e`] | deliveries/s from `publish` to the receiver's 2xx | a plain hyper client posting the same bodies to the same server at the same concurrency |
-//! | `receiver` | [`receiver`] | requests/s through `WebhookLayer` (verify + dedup) | the bare hyper handler, same load generator and requests |
+//! | `receiver` | [`receiver`] | requests/s through `WebhookLayer` (verify + dedup); also with handlers reading `data` as `Value` and decoding it typed | the bare hyper handler, same load generator and requests |
+//! | `receiver-dedup` | [`receiver::run_sustained`] | distinct deliveries at 1,000/s (simulated clock) through the default memory dedup store, far past its capacity: `dedup_full` answers, RSS | none (absolute goals: 0 `dedup_full`, RSS growth ≤ 256 MiB) |
 //! | `backlog-enqueue`, `backlog-drain` | [`backlog`] | 1,000,000 deliveries for a dead endpoint: enqueue rate, peak RSS, drain time | none (absolute goals) |
 //!
 //! ```

@@ -8,6 +8,15 @@
 //! its answer. Both servers get the very same requests in the same order: a warm-up, then
 //! the measured ones. The rate is measured requests ÷ elapsed time; latency is per
 //! request, client side. Any answer but 200 counts as an error.
+//!
+//! Two more layered runs show what typed decoding costs, and that it is paid only by a
+//! handler that asks for it: one handler reads the event's `data` as the JSON `Value`
+//! the middleware already decoded, one decodes it into core's typed `Transaction`
+//! (`WebhookEvent<Transaction>`); the main layered handler reads only the body.
+//!
+//! [`run_sustained`] (scenario `receiver-dedup`) is the dedup store's rate: distinct
+//! deliveries at 1,000 per second of a simulated clock through the layer's default
+//! memory store, long past its capacity, counting `503 dedup_full` answers and RSS.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,12 +31,14 @@ use hyper_util::service::TowerToHyperService;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tower::Layer as _;
+use webhook_core::clock::{Clock as _, ManualClock};
+use webhook_core::domain::Transaction;
 use webhook_core::keys::HmacSecret;
 use webhook_core::{Outgoing, SigningKeys};
-use webhook_receiver::dedup::MemoryStore;
-use webhook_receiver::{Verifier, WebhookLayer};
+use webhook_receiver::dedup::{DEFAULT_CAPACITY, MemoryStore};
+use webhook_receiver::{VerifiedWebhook, Verifier, WebhookLayer};
 
-use super::{BoxError, Measurement, Settings, best_of_rounds, closing_notes};
+use super::{BoxError, Measurement, Mode, Settings, best_of_rounds, closing_notes};
 use crate::http::{PlainClient, Server, exchange, loopback_listener, plain_client, serve};
 use crate::payload::{self, SECRET};
 use crate::report::{Row, Target};
@@ -87,6 +98,14 @@ pub async fn run(settings: &Settings) -> Row {
         Ok(best) => best,
         Err(why) => return Row::failed(NAME, DESCRIPTION, why),
     };
+    let mut decoding = Vec::new();
+    for handler in [Handler::ReadsValue, Handler::DecodesTyped] {
+        match measure(settings, requests, handler, 1).await {
+            Ok(measured) => decoding.push(measured),
+            Err(why) => return Row::failed(NAME, DESCRIPTION, format!("{handler:?}: {why}")),
+        }
+    }
+    let (value, typed) = (decoding[0], decoding[1]);
     let row = Row::measured(NAME, DESCRIPTION)
         .ops(ours.ops_per_sec)
         .latency(ours.p50_ms, ours.p99_ms)
@@ -107,6 +126,14 @@ pub async fn run(settings: &Settings) -> Row {
         .extra("baseline_cpu_cores", base.cpu_cores)
         .extra("errors", ours.errors)
         .extra("baseline_errors", base.errors)
+        .extra("reads_value_ops_per_sec", value.ops_per_sec)
+        .extra("reads_value_errors", value.errors)
+        .extra("decodes_typed_ops_per_sec", typed.ops_per_sec)
+        .extra("decodes_typed_errors", typed.errors)
+        .note(format!(
+            "handler reading data as Value: {:.0}/s; decoding WebhookEvent<Transaction>: {:.0}/s",
+            value.ops_per_sec, typed.ops_per_sec
+        ))
         .note(format!(
             "{} requests of {} B, concurrency {}",
             settings.receiver_requests,
@@ -128,6 +155,11 @@ pub enum Handler {
     Bare,
     /// The same handler behind `WebhookLayer` with a memory dedup store.
     Layered,
+    /// Behind the layer, a handler that reads the event's `data` as the JSON `Value`
+    /// core decoded during verification.
+    ReadsValue,
+    /// Behind the layer, a handler that decodes `WebhookEvent<Transaction>`.
+    DecodesTyped,
 }
 
 /// One measurement of `handler` over `requests` (the settings' warm-up first).
@@ -144,11 +176,13 @@ pub async fn measure(
     let listener = loopback_listener().await?;
     let server = match handler {
         Handler::Bare => bare_server(listener),
-        Handler::Layered => layered_server(listener, requests.len())?,
+        layered => layered_server(listener, requests.len(), layered)?,
     };
     let label = match handler {
         Handler::Bare => format!("{NAME} bare #{round}"),
         Handler::Layered => format!("{NAME} layered #{round}"),
+        Handler::ReadsValue => format!("{NAME} layered, reads Value #{round}"),
+        Handler::DecodesTyped => format!("{NAME} layered, decodes typed #{round}"),
     };
     let uri: http::Uri = server.url().parse()?;
     let client = plain_client(settings.concurrency);
@@ -279,13 +313,158 @@ fn bare_server(listener: tokio::net::TcpListener) -> Server {
     )
 }
 
-fn layered_server(listener: tokio::net::TcpListener, keys: usize) -> Result<Server, BoxError> {
+/// A handler that reads what `handler` says, then answers 200 (500 when decoding failed).
+async fn decoding_handler(
+    request: Request<Full<Bytes>>,
+    handler: Handler,
+) -> Result<Response<Empty<Bytes>>, Infallible> {
+    let decoded = match (handler, request.extensions().get::<VerifiedWebhook>()) {
+        (Handler::ReadsValue, Some(webhook)) => webhook
+            .event()
+            .is_some_and(|event| event.data.get("id").is_some()),
+        (Handler::DecodesTyped, Some(webhook)) => webhook
+            .event_data::<Transaction>()
+            .is_ok_and(|event| !event.data().id.is_empty()),
+        (_, Some(_)) => true,
+        (_, None) => false,
+    };
+    let mut response = handler_body(request).await?;
+    if !decoded {
+        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    Ok(response)
+}
+
+fn layered_server(
+    listener: tokio::net::TcpListener,
+    keys: usize,
+    handler: Handler,
+) -> Result<Server, BoxError> {
     let verifier = Verifier::event_secrets([SECRET])?;
     // Room for every request: a full store would answer 503 rather than forget a key.
     let layer = WebhookLayer::new(verifier).dedup_store(MemoryStore::with_capacity(keys + 1_000));
-    let handler = tower::service_fn(|request: Request<Full<Bytes>>| handler_body(request));
-    Ok(serve(
-        listener,
-        TowerToHyperService::new(layer.layer(handler)),
-    ))
+    Ok(if handler == Handler::Layered {
+        let handler = tower::service_fn(|request: Request<Full<Bytes>>| handler_body(request));
+        serve(listener, TowerToHyperService::new(layer.layer(handler)))
+    } else {
+        let handler = tower::service_fn(move |request| decoding_handler(request, handler));
+        serve(listener, TowerToHyperService::new(layer.layer(handler)))
+    })
+}
+
+const SUSTAINED_NAME: &str = "receiver-dedup";
+const SUSTAINED_DESCRIPTION: &str = "distinct deliveries at 1,000/s (simulated clock) through the default memory dedup store, far past its capacity";
+/// The goal: RSS grows by at most this much while the store fills and then stays full.
+const SUSTAINED_RSS_LIMIT_MIB: f64 = 256.0;
+/// Deliveries per simulated second.
+const SUSTAINED_RATE: u64 = 1_000;
+
+/// Sustained distinct deliveries through `WebhookLayer` with the default memory store:
+/// every delivery is signed at the simulated clock's time, which advances 1 ms per
+/// delivery (1,000/s), and handed to the layer in process (no HTTP, so the run takes
+/// seconds per simulated hour). Full mode sends 3,000,000 (50 simulated minutes: the
+/// 1,000,000-key store is full after 1,000 s and makes room from then on), quick mode
+/// 1,500,000 (full from 1,000 s on, evicting for the last 500 s), smoke mode 5,000 (the
+/// store never fills: plumbing only).
+///
+/// The target is met with zero `503 dedup_full` (or any other non-200) answers and an RSS
+/// growth of at most 256 MiB; the row says from which delivery on the store was full.
+pub async fn run_sustained(settings: &Settings) -> Row {
+    let (deliveries, capacity) = match settings.mode {
+        Mode::Full => (3_000_000_u64, DEFAULT_CAPACITY),
+        Mode::Quick => (1_500_000, DEFAULT_CAPACITY),
+        // Plumbing only: far below the capacity.
+        Mode::Smoke => (5_000, DEFAULT_CAPACITY),
+    };
+    match sustained(deliveries, capacity).await {
+        Ok(row) => row,
+        Err(why) => Row::failed(SUSTAINED_NAME, SUSTAINED_DESCRIPTION, why.to_string()),
+    }
+}
+
+async fn sustained(deliveries: u64, capacity: usize) -> Result<Row, BoxError> {
+    use tower::ServiceExt;
+
+    let clock = ManualClock::at_unix(1_746_714_600);
+    let verifier = Verifier::event_secrets([SECRET])?.clock(clock.clone());
+    let store = MemoryStore::with_capacity(capacity).clock(clock.clone());
+    let mut service = WebhookLayer::new(verifier)
+        .dedup_store(store.clone())
+        .layer(tower::service_fn(|_request: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+        }));
+    let keys = SigningKeys::Event(vec![HmacSecret::from_utf8(SECRET)?]);
+    let rss_before = system::rss_kib(None).unwrap_or(0);
+    let mut peak_rss = rss_before;
+    let (mut ok, mut full, mut other) = (0_u64, 0_u64, 0_u64);
+    let mut full_from = None;
+    let step = Duration::from_millis(1_000 / SUSTAINED_RATE);
+    eprintln!(
+        "[{SUSTAINED_NAME}] {deliveries} distinct deliveries at {SUSTAINED_RATE}/s simulated, store of {capacity} keys"
+    );
+    let started = Instant::now();
+    for seq in 0..deliveries {
+        clock.advance(step);
+        let body = format!(
+            r#"{{"id":"e-{seq}","type":"transaction.confirmed","idempotencyKey":"sustained-{seq:016x}","organizationId":"o1","createdAt":"2025-05-08T14:30:00Z","data":{{"seq":{seq}}}}}"#
+        );
+        let signed = keys.sign(&Outgoing::new("e", body.as_bytes()), clock.now())?;
+        let mut request: Request<Full<Bytes>> = Request::new(Full::new(Bytes::from(signed.body)));
+        *request.method_mut() = http::Method::POST;
+        request.headers_mut().extend(signed.headers);
+        let status = tower::Service::<Request<Full<Bytes>>>::call(
+            ServiceExt::<Request<Full<Bytes>>>::ready(&mut service).await?,
+            request,
+        )
+        .await?
+        .status();
+        match status.as_u16() {
+            200 => ok += 1,
+            503 => full += 1,
+            _ => other += 1,
+        }
+        if full_from.is_none() && store.len() >= capacity {
+            full_from = Some(seq);
+        }
+        if seq % 100_000 == 99_999 {
+            let rss = system::rss_kib(None).unwrap_or(0);
+            peak_rss = peak_rss.max(rss);
+            eprintln!(
+                "[{SUSTAINED_NAME}] {} delivered, {} simulated s, store {} keys, {full} dedup_full, RSS {} MiB",
+                seq + 1,
+                (seq + 1) / SUSTAINED_RATE,
+                store.len(),
+                rss / 1024
+            );
+        }
+    }
+    let elapsed = started.elapsed();
+    peak_rss = peak_rss.max(system::rss_kib(None).unwrap_or(0));
+    #[allow(clippy::cast_precision_loss)]
+    let (rate, growth_mib) = (
+        deliveries as f64 / elapsed.as_secs_f64(),
+        peak_rss.saturating_sub(rss_before) as f64 / 1024.0,
+    );
+    let met = full == 0 && other == 0 && growth_mib <= SUSTAINED_RSS_LIMIT_MIB;
+    Ok(Row::measured(SUSTAINED_NAME, SUSTAINED_DESCRIPTION)
+        .ops(rate)
+        .target(Target::checked(
+            format!("0 dedup_full over {deliveries} deliveries at {SUSTAINED_RATE}/s, store full from delivery {}, RSS growth ≤ {SUSTAINED_RSS_LIMIT_MIB} MiB", full_from.map_or_else(|| "never".to_owned(), |s| s.to_string())),
+            met,
+        ))
+        .extra("deliveries", deliveries)
+        .extra("simulated_seconds", deliveries / SUSTAINED_RATE)
+        .extra("capacity", capacity)
+        .extra("store_full_from_delivery", full_from)
+        .extra("accepted", ok)
+        .extra("dedup_full_503s", full)
+        .extra("other_non_200", other)
+        .extra("store_len_at_end", store.len())
+        .extra("rss_before_mib", rss_before / 1024)
+        .extra("peak_rss_mib", peak_rss / 1024)
+        .extra("rss_growth_mib", growth_mib)
+        .note(format!(
+            "{deliveries} deliveries in {:.1} s of wall time ({rate:.0}/s in process); {full} dedup_full, {other} other non-200; RSS +{growth_mib:.0} MiB",
+            elapsed.as_secs_f64()
+        )))
 }

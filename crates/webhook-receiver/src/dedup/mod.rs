@@ -13,8 +13,8 @@
 //!
 //! | store | feature | where keys live |
 //! |---|---|---|
-//! | [`MemoryStore`] | none | this process: sharded mutex-guarded maps, bounded |
-//! | `RedisStore` | `redis` | a Redis server: `SET NX PX`, shared by all receiver processes |
+//! | [`MemoryStore`] | none | this process: 128-bit keyed hashes in sharded mutex-guarded maps, bounded, making room with replay-safe done keys |
+//! | `RedisStore` | `redis` | a Redis server: `SET NX PX` under a per-endpoint namespace, shared by all receiver processes of that endpoint |
 //!
 //! ```
 //! use std::time::Duration;
@@ -106,6 +106,26 @@ pub trait DedupStore: Send + Sync + fmt::Debug + 'static {
     fn complete<'a>(&'a self, key: &'a str, claim: &'a Claim, ttl: Duration)
     -> DedupFuture<'a, ()>;
 
+    /// Like [`complete`](DedupStore::complete), and tells the store that after
+    /// `replay_safe_after` the key can no longer let a replay through: by then the
+    /// verifier's freshness checks refuse every copy of the request (the middleware
+    /// passes the verifier's [`replay_horizon`](crate::Verifier::replay_horizon) plus a
+    /// margin). A bounded store may drop the key from then on to make room instead of
+    /// refusing new deliveries; [`MemoryStore`] does. The default ignores the hint.
+    ///
+    /// # Errors
+    /// [`DedupError`] when the store cannot answer.
+    fn complete_evictable<'a>(
+        &'a self,
+        key: &'a str,
+        claim: &'a Claim,
+        ttl: Duration,
+        replay_safe_after: Duration,
+    ) -> DedupFuture<'a, ()> {
+        let _ = replay_safe_after;
+        self.complete(key, claim, ttl)
+    }
+
     /// Deletes `key` if `claim` still holds it, so the next delivery is handled anew.
     ///
     /// # Errors
@@ -125,6 +145,16 @@ impl<T: DedupStore + ?Sized> DedupStore for Arc<T> {
         ttl: Duration,
     ) -> DedupFuture<'a, ()> {
         (**self).complete(key, claim, ttl)
+    }
+
+    fn complete_evictable<'a>(
+        &'a self,
+        key: &'a str,
+        claim: &'a Claim,
+        ttl: Duration,
+        replay_safe_after: Duration,
+    ) -> DedupFuture<'a, ()> {
+        (**self).complete_evictable(key, claim, ttl, replay_safe_after)
     }
 
     fn release<'a>(&'a self, key: &'a str, claim: &'a Claim) -> DedupFuture<'a, ()> {
@@ -148,7 +178,7 @@ enum Kind {
 }
 
 impl DedupError {
-    /// The store holds its maximum of unexpired keys.
+    /// The store holds its maximum of unexpired keys, none of which can be dropped.
     #[must_use]
     pub fn full() -> Self {
         Self {

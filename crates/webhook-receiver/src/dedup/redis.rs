@@ -42,7 +42,17 @@ return 0
 
 /// Dedup keys in Redis, so that several receiver processes (or a restarted one) agree.
 ///
-/// A key `"{prefix}{dedup key}"` holds a random claim token while its delivery is handled
+/// **Namespaced per endpoint.** Every constructor takes the endpoint's name, and keys are
+/// `"{prefix}{endpoint}:{dedup key}"`, so two endpoints sharing one Redis (several
+/// receivers of one company, or one platform process receiving for many endpoints) never
+/// answer each other's deliveries as duplicates. Two different endpoints can meet the
+/// same dedup key: Standard Webhooks ids and domain-style `id@updatedAt` keys are only
+/// unique per sender, and two organizations' event-style idempotency keys may collide.
+/// Give every endpoint its own name and keep it stable (renaming it forgets its keys);
+/// the processes serving one endpoint use the same name. In the name, `%` and `:` are
+/// written `%25` and `%3A`, so that no name and key can spell another's.
+///
+/// A key holds a random claim token while its delivery is handled
 /// (with the lease as its `PX` expiry) and `done` once handled (with the TTL as its
 /// expiry). Claims use `SET NX PX`; releasing deletes the key only if it still holds the
 /// releasing request's token (a Lua script), so a request whose lease ran out cannot
@@ -58,7 +68,8 @@ return 0
 /// use webhook_receiver::{Verifier, WebhookLayer};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?.prefix("payments-endpoint:");
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/", "payments").await?;
+/// // keys "webhook-receiver:dedup:payments:…"
 /// let layer = WebhookLayer::new(Verifier::event_secrets(["my-org-secret"])?).dedup_store(store);
 /// # let _ = layer;
 /// # Ok(())
@@ -76,22 +87,23 @@ impl RedisStore {
     /// connection of `webhook-redis`: connection attempts and responses time out after
     /// 2 s, and a lost connection is retried twice in the background before the next
     /// call tries again (meanwhile calls fail fast, and the middleware answers 503).
-    /// Keys start with [`DEFAULT_PREFIX`].
+    /// Keys start with [`DEFAULT_PREFIX`] and the `endpoint`'s name.
     ///
     /// # Errors
     /// [`DedupError::unavailable`] when the URL is invalid or the server does not answer.
-    pub async fn connect(url: &str) -> Result<Self, DedupError> {
+    pub async fn connect(url: &str, endpoint: &str) -> Result<Self, DedupError> {
         let config = RedisConfig::new(url)
-            .prefix(DEFAULT_PREFIX)
             .connect_timeout(DEFAULT_TIMEOUT)
             .response_timeout(DEFAULT_TIMEOUT);
         let redis = config.connect().await.map_err(DedupError::unavailable)?;
-        Ok(Self::with_redis(redis))
+        let keys = KeyPrefix::new(DEFAULT_PREFIX).child(&endpoint_segment(endpoint));
+        Ok(Self::with_redis(redis.with_keys(keys)))
     }
 
-    /// A store on a connection shared with the rest of the program (for instance the
-    /// sender's, when one process runs both): keys are `{prefix}dedup:{key}` under the
-    /// connection's prefix, and every call is bounded by the connection's timeout.
+    /// A store for `endpoint` on a connection shared with the rest of the program (for
+    /// instance the sender's, when one process runs both): keys are
+    /// `{prefix}dedup:{endpoint}:{key}` under the connection's prefix, and every call is
+    /// bounded by the connection's timeout.
     ///
     /// ```no_run
     /// use webhook_receiver::dedup::RedisStore;
@@ -99,24 +111,38 @@ impl RedisStore {
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let redis = RedisConfig::new("redis://127.0.0.1:6379/").prefix("prod:").connect().await?;
-    /// let store = RedisStore::from_connection(&redis); // keys "prod:dedup:…"
+    /// let store = RedisStore::for_endpoint(&redis, "payments"); // keys "prod:dedup:payments:…"
     /// # let _ = store;
     /// # Ok(())
     /// # }
     /// ```
+    #[must_use]
+    pub fn for_endpoint(redis: &RedisConnection, endpoint: &str) -> Self {
+        let keys = redis
+            .keys()
+            .child("dedup:")
+            .child(&endpoint_segment(endpoint));
+        Self::with_redis(redis.clone().with_keys(keys))
+    }
+
+    /// A store on a connection that belongs to **one endpoint only**: keys are
+    /// `{prefix}dedup:{key}`, so the connection's prefix is the endpoint's namespace.
+    /// Prefer [`RedisStore::for_endpoint`]; with a connection shared by several endpoints
+    /// this store would deduplicate them against each other.
     #[must_use]
     pub fn from_connection(redis: &RedisConnection) -> Self {
         let keys = redis.keys().child("dedup:");
         Self::with_redis(redis.clone().with_keys(keys))
     }
 
-    /// A store using an existing connection manager; keys start with
-    /// [`DEFAULT_PREFIX`], calls are bounded by [`DEFAULT_TIMEOUT`].
+    /// A store for `endpoint` using an existing connection manager; keys start with
+    /// [`DEFAULT_PREFIX`] and the endpoint's name, calls are bounded by
+    /// [`DEFAULT_TIMEOUT`].
     #[must_use]
-    pub fn new(connection: ConnectionManager) -> Self {
+    pub fn new(connection: ConnectionManager, endpoint: &str) -> Self {
         Self::with_redis(RedisConnection::new(
             connection,
-            KeyPrefix::new(DEFAULT_PREFIX),
+            KeyPrefix::new(DEFAULT_PREFIX).child(&endpoint_segment(endpoint)),
             DEFAULT_TIMEOUT,
         ))
     }
@@ -129,9 +155,10 @@ impl RedisStore {
         }
     }
 
-    /// The prefix of every key. Default is `webhook-receiver:dedup:` (or the
-    /// connection's prefix followed by `dedup:`, see [`RedisStore::from_connection`]);
-    /// give each endpoint its own prefix when several endpoints share one Redis database.
+    /// Replaces the whole prefix of every key, endpoint name included. Default is
+    /// `webhook-receiver:dedup:{endpoint}:` (or the connection's prefix followed by
+    /// `dedup:{endpoint}:`, see [`RedisStore::for_endpoint`]); keep one prefix per
+    /// endpoint.
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.redis = self.redis.with_keys(KeyPrefix::new(prefix));
@@ -158,6 +185,14 @@ impl RedisStore {
             .await
             .map_err(DedupError::unavailable)
     }
+}
+
+/// The endpoint's name as one key segment, ending in `:`; `%` and `:` are escaped so that
+/// no (name, key) pair spells another's.
+fn endpoint_segment(endpoint: &str) -> String {
+    let mut segment = endpoint.replace('%', "%25").replace(':', "%3A");
+    segment.push(':');
+    segment
 }
 
 impl DedupStore for RedisStore {
@@ -234,6 +269,13 @@ mod tests {
     use super::*;
 
     /// A store on a shared connection keeps its keys under that connection's prefix.
+    #[test]
+    fn endpoint_names_cannot_spell_each_other() {
+        assert_eq!(endpoint_segment("payments"), "payments:");
+        assert_eq!(endpoint_segment("a:b"), "a%3Ab:");
+        assert_eq!(endpoint_segment("a%3Ab"), "a%253Ab:");
+    }
+
     #[tokio::test]
     async fn a_shared_connection_puts_keys_under_its_prefix() {
         let server = tokio::task::spawn_blocking(webhook_testkit::RedisServer::start)

@@ -33,7 +33,19 @@ pub(super) struct Config {
     pub(super) observer: Option<Observer>,
 }
 
+/// How much longer than the verifier's replay horizon a done key is kept before a full
+/// memory store may drop it: covers whole-second timestamps and a little clock drift.
+pub(super) const REPLAY_SAFE_MARGIN: Duration = Duration::from_secs(60);
+
 impl Config {
+    /// After how long a done key can no longer let a replay through (the replay
+    /// horizon plus [`REPLAY_SAFE_MARGIN`]); `None` when the freshness checks are off.
+    pub(super) fn replay_safe_age(&self) -> Option<Duration> {
+        self.verifier
+            .replay_horizon()
+            .map(|horizon| horizon.saturating_add(REPLAY_SAFE_MARGIN))
+    }
+
     /// How long a done key is kept: the configured TTL, but never less than the
     /// verifier's replay horizon, or a captured request could be replayed after its key
     /// was forgotten and while its timestamp is still inside the window.
@@ -71,7 +83,10 @@ impl WebhookLayer {
 
     /// How long a handled delivery's key is remembered, so that a sender retry whose
     /// acknowledgement was lost is answered as a duplicate. Default is 1 hour. Never
-    /// shorter than twice the verifier's tolerance (the replay horizon), whatever is set.
+    /// shorter than the verifier's [replay horizon](Verifier::replay_horizon), whatever
+    /// is set: twice the tolerance for the event style and Standard Webhooks, the
+    /// maximum resource age plus the tolerance (4 h 5 min by default) for the domain
+    /// style.
     #[must_use]
     pub fn dedup_ttl(self, ttl: Duration) -> Self {
         self.with(|config| config.dedup_ttl = ttl)

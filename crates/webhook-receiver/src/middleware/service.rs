@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
@@ -15,6 +15,7 @@ use tracing::Instrument as _;
 use super::ResponseFuture;
 use super::layer::Config;
 use crate::body::BoxError;
+use crate::deadline::BodyDeadlineElapsed;
 use crate::dedup::{Begin, Claim, DedupStore};
 use crate::observer::Observation;
 use crate::rejection::json_response;
@@ -128,7 +129,9 @@ where
     let outcome = result.as_ref().map(Response::status).ok();
     match outcome {
         Some(status) if status.is_success() => {
-            guard.complete(config.effective_ttl()).await;
+            guard
+                .complete(config.effective_ttl(), config.replay_safe_age())
+                .await;
         }
         Some(status) => {
             metrics::counter!(telemetry::HANDLER_FAILURES).increment(1);
@@ -171,13 +174,14 @@ where
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<LengthLimitError>() => return Err(Rejection::PayloadTooLarge),
+        Err(error) if BodyDeadlineElapsed::is_in(&*error) => return Err(Rejection::BodyTimeout),
         Err(_) => return Err(Rejection::BodyUnreadable),
     };
 
     let started = Instant::now();
     let verified = config.verifier.verify(headers, &bytes);
     metrics::histogram!(telemetry::VERIFY_SECONDS).record(started.elapsed().as_secs_f64());
-    let verified = verified.map_err(Rejection::Verify)?;
+    let verified = verified?;
     Ok(VerifiedWebhook::new(verified, bytes))
 }
 
@@ -213,9 +217,13 @@ struct ClaimGuard {
 }
 
 impl ClaimGuard {
-    async fn complete(mut self, ttl: std::time::Duration) {
+    async fn complete(mut self, ttl: Duration, replay_safe_age: Option<Duration>) {
         if let Some(claim) = &self.claim {
-            if let Err(error) = self.store.complete(&self.key, claim, ttl).await {
+            let completed = match replay_safe_age {
+                Some(age) => self.store.complete_evictable(&self.key, claim, ttl, age),
+                None => self.store.complete(&self.key, claim, ttl),
+            };
+            if let Err(error) = completed.await {
                 // The handler succeeded and the sender gets its 2xx; the key frees
                 // itself after the lease, so a later replay is still stopped by the
                 // timestamp window.

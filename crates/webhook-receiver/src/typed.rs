@@ -1,0 +1,275 @@
+//! Typed views of a verified delivery in the handler's own types: an event whose `data`
+//! is your struct ([`WebhookEvent`]), a domain-style resource as your struct
+//! ([`WebhookResource`]); with feature `axum`, both are extractors.
+//!
+//! Decoding happens when the handler asks for it, never in the middleware: a handler
+//! that reads only [`VerifiedWebhook::body`] pays nothing for it. Data that does not fit
+//! the type is [`Rejection::UnexpectedPayload`] (422: the sender does not retry, since
+//! the same bytes would fail again); asking for the wrong style's view is
+//! [`Rejection::WrongStyle`] (500: the receiver is misconfigured, and the sender retries
+//! until it is fixed). Neither ever panics, and neither quotes the payload.
+//!
+//! ```
+//! use serde::Deserialize;
+//! use webhook_receiver::typed::WebhookEvent;
+//! use webhook_receiver::VerifiedWebhook;
+//!
+//! #[derive(Debug, Deserialize)]
+//! #[serde(rename_all = "camelCase")]
+//! struct WalletCreated {
+//!     wallet_id: String,
+//! }
+//!
+//! fn handle(webhook: &VerifiedWebhook) -> Result<String, webhook_receiver::Rejection> {
+//!     let event: WebhookEvent<WalletCreated> = webhook.event_data()?;
+//!     Ok(format!("{} {}", event.event().event_type, event.data().wallet_id))
+//! }
+//! # let _ = handle;
+//! ```
+#![cfg_attr(feature = "axum", doc = "")]
+#![cfg_attr(feature = "axum", doc = "As axum extractors (feature `axum`):")]
+#![cfg_attr(feature = "axum", doc = "")]
+#![cfg_attr(feature = "axum", doc = "```")]
+#![cfg_attr(feature = "axum", doc = "use axum::{Router, routing::post};")]
+#![cfg_attr(feature = "axum", doc = "use webhook_core::domain::Transaction;")]
+#![cfg_attr(
+    feature = "axum",
+    doc = "use webhook_receiver::typed::{WebhookEvent, WebhookResource};"
+)]
+#![cfg_attr(
+    feature = "axum",
+    doc = "use webhook_receiver::{Verifier, WebhookLayer};"
+)]
+#![cfg_attr(feature = "axum", doc = "")]
+#![cfg_attr(
+    feature = "axum",
+    doc = "async fn events(event: WebhookEvent<Transaction>) -> String { event.data().id.clone() }"
+)]
+#![cfg_attr(
+    feature = "axum",
+    doc = "async fn resources(tx: WebhookResource<Transaction>) -> String { tx.resource().id.clone() }"
+)]
+#![cfg_attr(feature = "axum", doc = "")]
+#![cfg_attr(feature = "axum", doc = "let app: Router = Router::new()")]
+#![cfg_attr(feature = "axum", doc = "    .route(\"/events\", post(events))")]
+#![cfg_attr(
+    feature = "axum",
+    doc = "    .layer(WebhookLayer::new(Verifier::event_secrets([\"my-org-secret\"])?));"
+)]
+#![cfg_attr(feature = "axum", doc = "# let _ = resources;")]
+#![cfg_attr(feature = "axum", doc = "# Ok::<(), webhook_core::KeyError>(())")]
+#![cfg_attr(feature = "axum", doc = "```")]
+
+use std::fmt;
+
+use serde::Deserialize as _;
+use serde::de::DeserializeOwned;
+use webhook_core::VerifiedMessage;
+use webhook_core::domain::Domain;
+use webhook_core::event::Event;
+
+use crate::{Rejection, VerifiedWebhook};
+
+/// An event-style or Standard Webhooks event whose `data` is decoded into `D`.
+///
+/// The envelope fields are core's [`Event`] (as verified); only `data` is decoded again,
+/// from the already parsed JSON, not from the body.
+#[derive(Clone)]
+pub struct WebhookEvent<D> {
+    webhook: VerifiedWebhook,
+    event: Option<Box<Event>>,
+    data: D,
+}
+
+impl<D> WebhookEvent<D> {
+    /// The event's envelope (id, type, idempotency key, organization, creation time) and
+    /// its `data` as JSON.
+    #[must_use]
+    pub fn event(&self) -> &Event {
+        match &self.event {
+            Some(event) => event,
+            // Invariant: without an own copy, the delivery is an event-style one.
+            None => self
+                .webhook
+                .event()
+                .unwrap_or_else(|| unreachable!("WebhookEvent built from a non-event")),
+        }
+    }
+
+    /// The decoded `data`.
+    #[must_use]
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// The decoded `data`, by value.
+    #[must_use]
+    pub fn into_data(self) -> D {
+        self.data
+    }
+
+    /// The verified delivery it came from.
+    #[must_use]
+    pub fn webhook(&self) -> &VerifiedWebhook {
+        &self.webhook
+    }
+}
+
+impl<D> fmt::Debug for WebhookEvent<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `data` may hold personal data: like `VerifiedWebhook`, show only identifiers.
+        f.debug_struct("WebhookEvent")
+            .field("webhook", &self.webhook)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A domain-style resource decoded into `R` (core's [`Transaction`], [`Wallet`] and
+/// [`ApprovalSet`], or your own type), from the verified payload.
+///
+/// [`Transaction`]: webhook_core::domain::Transaction
+/// [`Wallet`]: webhook_core::domain::Wallet
+/// [`ApprovalSet`]: webhook_core::domain::ApprovalSet
+#[derive(Clone)]
+pub struct WebhookResource<R> {
+    webhook: VerifiedWebhook,
+    domain: Domain,
+    resource: R,
+}
+
+impl<R> WebhookResource<R> {
+    /// The envelope's domain.
+    #[must_use]
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    /// The decoded resource.
+    #[must_use]
+    pub fn resource(&self) -> &R {
+        &self.resource
+    }
+
+    /// The decoded resource, by value.
+    #[must_use]
+    pub fn into_resource(self) -> R {
+        self.resource
+    }
+
+    /// The verified delivery it came from.
+    #[must_use]
+    pub fn webhook(&self) -> &VerifiedWebhook {
+        &self.webhook
+    }
+}
+
+impl<R> fmt::Debug for WebhookResource<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookResource")
+            .field("webhook", &self.webhook)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifiedWebhook {
+    /// The event with its `data` decoded into `D`, for the event style and Standard
+    /// Webhooks (whose body is the same event JSON).
+    ///
+    /// # Errors
+    /// [`Rejection::UnexpectedPayload`] (422) when the body or its `data` does not fit;
+    /// [`Rejection::WrongStyle`] (500) for a domain-style delivery.
+    pub fn event_data<D: DeserializeOwned>(&self) -> Result<WebhookEvent<D>, Rejection> {
+        let unexpected = |error: serde_json::Error| {
+            tracing::debug!(
+                line = error.line(),
+                column = error.column(),
+                "webhook payload does not fit the handler's type"
+            );
+            Rejection::UnexpectedPayload
+        };
+        match self.message() {
+            VerifiedMessage::Event(event) => Ok(WebhookEvent {
+                data: D::deserialize(&event.data).map_err(unexpected)?,
+                webhook: self.clone(),
+                event: None,
+            }),
+            VerifiedMessage::Standard { payload, .. } => {
+                let event = Event::deserialize(payload).map_err(unexpected)?;
+                Ok(WebhookEvent {
+                    data: D::deserialize(&event.data).map_err(unexpected)?,
+                    webhook: self.clone(),
+                    event: Some(Box::new(event)),
+                })
+            }
+            _ => Err(Rejection::WrongStyle),
+        }
+    }
+
+    /// The domain-style resource decoded into `R` from the verified payload.
+    ///
+    /// # Errors
+    /// [`Rejection::UnexpectedPayload`] (422) when the resource does not fit `R`;
+    /// [`Rejection::WrongStyle`] (500) for the other styles.
+    pub fn resource_as<R: DeserializeOwned>(&self) -> Result<WebhookResource<R>, Rejection> {
+        let Some((envelope, _)) = self.domain() else {
+            return Err(Rejection::WrongStyle);
+        };
+        // Verified already decodes, so this cannot fail; stay total anyway.
+        let json = envelope
+            .payload_bytes()
+            .map_err(|_| Rejection::UnexpectedPayload)?;
+        let resource = serde_json::from_slice(&json).map_err(|error| {
+            tracing::debug!(
+                line = error.line(),
+                column = error.column(),
+                "webhook resource does not fit the handler's type"
+            );
+            Rejection::UnexpectedPayload
+        })?;
+        Ok(WebhookResource {
+            webhook: self.clone(),
+            domain: envelope.domain.clone(),
+            resource,
+        })
+    }
+}
+
+#[cfg(feature = "axum")]
+mod extract {
+    use axum::extract::FromRequestParts;
+    use http::request::Parts;
+    use serde::de::DeserializeOwned;
+
+    use super::{WebhookEvent, WebhookResource};
+    use crate::{Rejection, VerifiedWebhook, telemetry};
+
+    fn decoded<T>(
+        parts: &Parts,
+        decode: impl FnOnce(&VerifiedWebhook) -> Result<T, Rejection>,
+    ) -> Result<T, Rejection> {
+        let result = match parts.extensions.get::<VerifiedWebhook>() {
+            Some(webhook) => decode(webhook),
+            None => Err(Rejection::NotVerified),
+        };
+        if let Err(rejection) = &result {
+            telemetry::rejected(rejection);
+        }
+        result
+    }
+
+    impl<S: Send + Sync, D: DeserializeOwned + Send> FromRequestParts<S> for WebhookEvent<D> {
+        type Rejection = Rejection;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Rejection> {
+            decoded(parts, VerifiedWebhook::event_data)
+        }
+    }
+
+    impl<S: Send + Sync, R: DeserializeOwned + Send> FromRequestParts<S> for WebhookResource<R> {
+        type Rejection = Rejection;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Rejection> {
+            decoded(parts, VerifiedWebhook::resource_as)
+        }
+    }
+}
