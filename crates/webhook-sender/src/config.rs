@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::dispatch::rate::RateLimits;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, EndpointState};
 use crate::error::Error;
 use crate::ids::{EndpointId, OrganizationId};
 use crate::organization::Organization;
+use crate::rate::RateLimits;
 use crate::store::{ConfigStore, Snapshot};
 
 /// Takes a lock even if another thread panicked while holding it; every critical section
@@ -166,6 +166,35 @@ impl LiveConfig {
     /// The endpoints' rate limits.
     pub(crate) fn rates(&self) -> std::sync::MutexGuard<'_, RateLimits> {
         lock(&self.rates)
+    }
+
+    /// Saves an endpoint in the store, then makes it live. Hold [`LiveConfig::write_lock`].
+    pub(crate) async fn save(
+        &self,
+        store: &dyn ConfigStore,
+        endpoint: Endpoint,
+    ) -> Result<(), Error> {
+        store.put_endpoint(endpoint.to_stored()?).await?;
+        self.put_endpoint(endpoint);
+        Ok(())
+    }
+
+    /// Disables an endpoint on the sender's own initiative (`410 Gone`): new events are
+    /// no longer queued for it; what is queued waits until it is resumed.
+    pub(crate) async fn disable(
+        &self,
+        store: &dyn ConfigStore,
+        id: EndpointId,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let _guard = self.write_lock().await;
+        let Some(current) = self.endpoint(id) else {
+            return Ok(()); // deleted meanwhile
+        };
+        let state = EndpointState::Disabled {
+            reason: reason.to_owned(),
+        };
+        self.save(store, current.with_state(state)?).await
     }
 
     /// Loads everything again when the store's configuration version moved, that is when

@@ -30,7 +30,7 @@
 //! |---|---|
 //! | [`builder`] | [`Builder`]: every setting and its default |
 //! | [`sender`] | [`Sender`]: publish, queries, redrive, outcomes, shutdown |
-//! | [`endpoint`] / [`organization`] | endpoint configuration and lifecycle, organization secrets |
+//! | [`endpoint`] / [`organization`] | endpoint configuration and lifecycle, organization secrets; managed through [`Endpoints`] and [`Organizations`] |
 //! | [`history`] / [`message`] | listings, filters and pages; the [`Message`] view |
 //! | [`retention`] | [`Retention`]: how long finished records are kept |
 //! | [`publish`] | [`Publish`], [`PublishReceipt`] |
@@ -133,11 +133,13 @@ mod error;
 pub mod history;
 pub mod http;
 mod ids;
+mod manage;
 pub mod message;
 pub mod metrics;
 pub mod organization;
 pub mod outcome;
 pub mod publish;
+mod rate;
 pub mod retention;
 pub mod retry;
 mod secret;
@@ -149,9 +151,7 @@ pub mod testing;
 pub use builder::Builder;
 pub use circuit::BreakerConfig;
 pub use delivery::{AttemptErrorKind, AttemptRecord, AttemptResult, Delivery, DeliveryStatus};
-pub use endpoint::{
-    EndpointConfig, EndpointInfo, EndpointState, EndpointUpdate, Endpoints, RateLimit,
-};
+pub use endpoint::{EndpointConfig, EndpointInfo, EndpointState, EndpointUpdate, RateLimit};
 pub use error::Error;
 pub use history::{
     Cursor, DeliveryFilter, MessageFilter, Page, PageRequest, StatusFilter, TimeRange,
@@ -161,8 +161,8 @@ pub use http::{
     SystemResolver,
 };
 pub use ids::{DeliveryId, EndpointId, EventId, OrganizationId};
+pub use manage::{Endpoints, Organizations};
 pub use message::{Message, MessageWithDeliveries};
-pub use organization::Organizations;
 pub use outcome::{Outcome, OutcomeStatus};
 pub use publish::{Publish, PublishReceipt};
 pub use retention::Retention;

@@ -26,9 +26,9 @@
 
 use std::time::Duration;
 
-use crate::delivery::duration_millis;
-use crate::dispatch::Engine;
+use crate::delivery::{duration_millis, to_millis};
 use crate::error::Error;
+use crate::store::Store;
 use crate::store::index::{self, RetentionClass, Scan};
 
 /// Records removed per store call.
@@ -78,20 +78,25 @@ impl Retention {
     }
 }
 
-/// Runs retention until the engine stops.
-pub(crate) async fn run(engine: std::sync::Arc<Engine>) {
-    let retention = engine.settings.retention;
+/// Runs retention on `store` until `stopping` is cancelled, checking at least every
+/// `poll` whether a run is due (by `clock`).
+pub(crate) async fn run(
+    store: std::sync::Arc<dyn Store>,
+    clock: std::sync::Arc<dyn webhook_core::clock::Clock>,
+    retention: Retention,
+    poll: Duration,
+    stopping: tokio_util::sync::CancellationToken,
+) {
     let interval_ms = duration_millis(retention.interval);
-    let stopping = engine.stopping();
     loop {
-        let now = engine.now_ms();
-        let wait_ms = match engine.store.last_pruned().await {
+        let now = to_millis(clock.now());
+        let wait_ms = match store.last_pruned().await {
             Ok(Some(last)) if now.saturating_sub(last) < interval_ms => {
                 last.saturating_add(interval_ms).saturating_sub(now)
             }
-            Ok(_) => match prune(&engine, &retention, now).await {
+            Ok(_) => match prune(store.as_ref(), &retention, now).await {
                 Ok(true) => {
-                    if let Err(error) = engine.store.set_last_pruned(now).await {
+                    if let Err(error) = store.set_last_pruned(now).await {
                         tracing::warn!(%error, "recording the retention run failed");
                     }
                     interval_ms
@@ -110,7 +115,7 @@ pub(crate) async fn run(engine: std::sync::Arc<Engine>) {
         // Waiting uses tokio's timer; a manual clock that jumps ahead is seen within a
         // second.
         let wait = Duration::from_millis(u64::try_from(wait_ms.max(1)).unwrap_or(u64::MAX))
-            .min(engine.settings.idle_poll.max(Duration::from_millis(1)));
+            .min(poll.max(Duration::from_millis(1)));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = stopping.cancelled() => return,
@@ -119,7 +124,7 @@ pub(crate) async fn run(engine: std::sync::Arc<Engine>) {
 }
 
 /// One run; returns whether it completed (false: stopped at the call bound).
-async fn prune(engine: &Engine, retention: &Retention, now: i64) -> Result<bool, Error> {
+async fn prune(store: &dyn Store, retention: &Retention, now: i64) -> Result<bool, Error> {
     let classes = [
         (
             RetentionClass::Delivered,
@@ -136,14 +141,14 @@ async fn prune(engine: &Engine, retention: &Retention, now: i64) -> Result<bool,
     ];
     let mut complete = true;
     for (class, before) in classes {
-        complete &= prune_class(engine, class, before).await?;
+        complete &= prune_class(store, class, before).await?;
     }
     Ok(complete)
 }
 
 /// Removes records of `class` finished before `before_ms`, a batch per store call.
 async fn prune_class(
-    engine: &Engine,
+    store: &dyn Store,
     class: RetentionClass,
     before_ms: i64,
 ) -> Result<bool, Error> {
@@ -154,7 +159,7 @@ async fn prune_class(
             end: Some(index::oldest_first_from(before_ms)),
             limit: BATCH,
         };
-        let members = engine.store.scan(scan).await?;
+        let members = store.scan(scan).await?;
         if members.is_empty() {
             return Ok(true);
         }
@@ -164,14 +169,14 @@ async fn prune_class(
                     .iter()
                     .filter_map(|m| index::unrouted_message(m))
                     .collect();
-                engine.store.remove_unrouted(keys).await?
+                store.remove_unrouted(keys).await?
             }
             RetentionClass::Delivered | RetentionClass::Failed => {
                 let ids = members
                     .iter()
                     .filter_map(|m| index::member_delivery(m))
                     .collect();
-                engine.store.remove_finished(ids).await?
+                store.remove_finished(ids).await?
             }
         };
         metrics::counter!(crate::metrics::PRUNED).increment(removed);

@@ -29,12 +29,11 @@ use crate::builder::Builder;
 use crate::config::lock;
 use crate::delivery::{Delivery, to_millis};
 use crate::dispatch::Engine;
-use crate::endpoint::Endpoints;
 use crate::error::Error;
 use crate::history::{self, DeliveryFilter, MessageFilter, Page, PageRequest};
 use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
+use crate::manage::{Endpoints, Organizations};
 use crate::message::{Message, MessageWithDeliveries};
-use crate::organization::Organizations;
 use crate::outcome::Outcome;
 
 /// The webhook sender: a cheap-to-clone handle on a running engine.
@@ -94,7 +93,13 @@ impl Sender {
     pub(crate) fn start(engine: Arc<Engine>, redactor: Redactor) -> Self {
         let tasks = Tasks {
             scheduler: Some(tokio::spawn(crate::dispatch::run(engine.clone()))),
-            retention: Some(tokio::spawn(crate::retention::run(engine.clone()))),
+            retention: Some(tokio::spawn(crate::retention::run(
+                engine.store.clone(),
+                engine.clock.clone(),
+                engine.settings.retention,
+                engine.settings.idle_poll,
+                engine.stopping(),
+            ))),
         };
         Self {
             inner: Arc::new(Inner {

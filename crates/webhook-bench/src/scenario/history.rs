@@ -5,17 +5,19 @@
 //! holds the small size (10,000), the page queries are timed, then publishing goes on to
 //! the large size (1,000,000 in the full run) and the same queries are timed again. The
 //! queries, 200 of each kind, each a page of 50: the newest deliveries of the
-//! organization; a page deep in the walk (after a cursor taken in the middle); the
-//! deliveries of one status; the messages of one resource. The goal is that a page costs
+//! organization; a page deep in the walk (after a cursor half-way through the small
+//! store, the same depth at both sizes); the deliveries of one status; the messages of one
+//! of the ten resources. The goal is that a page costs
 //! the same at either size (ratio of medians large ÷ small ≤ 2, which leaves room for a
 //! deeper B-tree and the noise of a shared machine).
 //!
-//! **Retention soak** (`retention-soak`). A sender on redb delivering to a counting
-//! server at a steady publish rate, with retention at 2 s for delivered deliveries,
-//! checked every 500 ms. The redb file size is sampled every second; it must stop growing:
-//! the largest size of the second half of the run may exceed the largest of the first half
-//! by at most 25 % (redb grows its file in steps and reuses freed pages, so the file
-//! plateaus rather than shrinks).
+//! **Retention soak** (`retention-soak`). A sender delivering to a counting server at a
+//! steady 500 publishes/s, with retention at 2 s for delivered deliveries, checked every
+//! 500 ms; once on redb (the file's size is sampled every second) and once on Redis
+//! (`used_memory` from `INFO memory`, with the `redis` feature). What is stored must stop
+//! growing: the largest sample of the second half of the run may exceed the largest of the
+//! first half by at most 25 % (redb grows its file in steps and reuses freed pages, Redis's
+//! allocator keeps freed memory, so both plateau rather than shrink).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,15 +71,17 @@ pub async fn run(settings: &Settings, page: bool, soak: bool) -> Vec<Row> {
         });
     }
     if soak {
-        rows.push(match retention_soak(settings).await {
-            Ok(row) => row,
-            Err(error) => Row::failed("retention-soak", "redb file size", error.to_string()),
-        });
+        for backend in [Soaked::Redb, Soaked::Redis] {
+            rows.push(match retention_soak(settings, backend).await {
+                Ok(row) => row,
+                Err(error) => Row::failed(backend.name(), backend.what(), error.to_string()),
+            });
+        }
     }
     rows
 }
 
-/// Publishes deliveries `from..to` (one per event, resource `r-{n % 100}`).
+/// Publishes deliveries `from..to` (one per event, resource `r-{n % 10}`).
 async fn fill(sender: &Sender, from: usize, to: usize) -> Result<(), BoxError> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(from));
     let mut tasks = JoinSet::new();
@@ -92,8 +96,8 @@ async fn fill(sender: &Sender, from: usize, to: usize) -> Result<(), BoxError> {
                 let publish = Publish::event(
                     ORGANIZATION,
                     EventType::TransactionConfirmed,
-                    format!("r-{}", n % 100),
-                    json!({"id": format!("r-{}", n % 100), "n": n}),
+                    format!("r-{}", n % 10),
+                    json!({"id": format!("r-{}", n % 10), "n": n}),
                 );
                 sender.publish(publish).await?;
             }
@@ -105,14 +109,14 @@ async fn fill(sender: &Sender, from: usize, to: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Medians in ms of each query kind.
-async fn time_queries(sender: &Sender) -> Result<[f64; 4], BoxError> {
+/// Medians in ms of each query kind; the deep page starts `depth` pages in.
+async fn time_queries(sender: &Sender, depth: usize) -> Result<[f64; 4], BoxError> {
     let org = OrganizationId::from(ORGANIZATION);
     let page = PageRequest::new(PAGE)?;
     let all = DeliveryFilter::default();
-    // A cursor in the middle of the walk: half the first 5,000 pages' worth.
+    // A cursor `depth` pages into the walk.
     let mut deep = page.clone();
-    for _ in 0..20 {
+    for _ in 0..depth {
         let got = sender.deliveries(&org, &all, &deep).await?;
         match got.next_cursor {
             Some(cursor) => deep = page.clone().after(cursor),
@@ -168,11 +172,13 @@ async fn page_latency(settings: &Settings) -> Result<Row, BoxError> {
     eprintln!("[history] filling {small} deliveries");
     let started = Instant::now();
     fill(&sender, 0, small).await?;
-    let at_small = time_queries(&sender).await?;
+    // The same depth at both sizes: half-way through the small store.
+    let depth = (small / 2 / PAGE).clamp(1, 100);
+    let at_small = time_queries(&sender, depth).await?;
     eprintln!("[history] filling up to {large} deliveries");
     fill(&sender, small, large).await?;
     let fill_secs = started.elapsed().as_secs_f64();
-    let at_large = time_queries(&sender).await?;
+    let at_large = time_queries(&sender, depth).await?;
     sender.shutdown().await?;
     let names = ["newest", "deep", "status", "resource"];
     let growth = at_small
@@ -206,10 +212,98 @@ async fn page_latency(settings: &Settings) -> Result<Row, BoxError> {
     .extra("growth", growth))
 }
 
-async fn retention_soak(settings: &Settings) -> Result<Row, BoxError> {
+/// Where the soak runs.
+#[derive(Debug, Clone, Copy)]
+enum Soaked {
+    Redb,
+    Redis,
+}
+
+impl Soaked {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Redb => "retention-soak-redb",
+            Self::Redis => "retention-soak-redis",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Redb => "redb file size",
+            Self::Redis => "Redis used_memory",
+        }
+    }
+}
+
+/// Reads how much the store holds: the redb file's size, or Redis's `used_memory`.
+enum Gauge {
+    File(std::path::PathBuf),
+    #[cfg(feature = "redis")]
+    Redis(redis::aio::MultiplexedConnection),
+}
+
+impl Gauge {
+    async fn bytes(&mut self) -> Result<u64, BoxError> {
+        match self {
+            Self::File(path) => Ok(std::fs::metadata(path)?.len()),
+            #[cfg(feature = "redis")]
+            Self::Redis(connection) => {
+                let info: String = redis::cmd("INFO")
+                    .arg("memory")
+                    .query_async(connection)
+                    .await?;
+                info.lines()
+                    .find_map(|line| line.strip_prefix("used_memory:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or_else(|| "no used_memory in INFO".into())
+            }
+        }
+    }
+}
+
+/// What must outlive the soak's sender.
+#[allow(dead_code)]
+enum Keep {
+    Dir(tempfile::TempDir),
+    #[cfg(feature = "redis")]
+    Redis(webhook_testkit::RedisServer),
+}
+
+async fn soak_store(
+    settings: &Settings,
+    backend: Soaked,
+    builder: webhook_sender::Builder,
+) -> Result<Option<(webhook_sender::Builder, Gauge, Keep)>, BoxError> {
+    match backend {
+        Soaked::Redb => {
+            let dir = tempfile::tempdir_in(&settings.scratch)?;
+            let path = dir.path().join("soak.redb");
+            let builder = builder.store(RedbStore::open(&path)?);
+            Ok(Some((builder, Gauge::File(path), Keep::Dir(dir))))
+        }
+        #[cfg(feature = "redis")]
+        Soaked::Redis => {
+            use webhook_sender::store::{RedisConfig, RedisStore};
+            let server = tokio::task::spawn_blocking(webhook_testkit::RedisServer::start)
+                .await
+                .map_err(|_| "redis-server could not be started (is it installed?)")?;
+            let client = redis::Client::open(server.url())?;
+            let connection = client.get_multiplexed_async_connection().await?;
+            let store =
+                RedisStore::connect(&RedisConfig::new(server.url()).prefix("soak:")).await?;
+            Ok(Some((
+                builder.store(store),
+                Gauge::Redis(connection),
+                Keep::Redis(server),
+            )))
+        }
+        #[cfg(not(feature = "redis"))]
+        Soaked::Redis => Ok(None),
+    }
+}
+
+async fn retention_soak(settings: &Settings, backend: Soaked) -> Result<Row, BoxError> {
     let length = soak_length(settings.mode);
-    let dir = tempfile::tempdir_in(&settings.scratch)?;
-    let path = dir.path().join("soak.redb");
     let tracker = Arc::new(Tracker::new(10_000_000));
     let listener = loopback_listener().await?;
     let addr = listener.local_addr()?;
@@ -218,13 +312,18 @@ async fn retention_soak(settings: &Settings) -> Result<Row, BoxError> {
         .delivered(Duration::from_secs(2))
         .failed(Duration::from_secs(2))
         .interval(Duration::from_millis(500));
-    let sender = Sender::builder()
-        .store(RedbStore::open(&path)?)
+    let builder = Sender::builder()
         .allow_private_networks(AllowList::loopback())
         .idle_poll(Duration::from_millis(100))
-        .retention(retention)
-        .build()
-        .await?;
+        .retention(retention);
+    let Some((builder, mut gauge, _keep)) = soak_store(settings, backend, builder).await? else {
+        return Ok(Row::skipped(
+            backend.name(),
+            backend.what(),
+            "built without the `redis` feature",
+        ));
+    };
+    let sender = builder.build().await?;
     sender
         .organizations()
         .set_secret(ORGANIZATION, HmacSecret::from_utf8(SECRET)?)
@@ -256,7 +355,7 @@ async fn retention_soak(settings: &Settings) -> Result<Row, BoxError> {
             published += 1;
         }
         if started.elapsed() >= next_sample {
-            let size = std::fs::metadata(&path)?.len();
+            let size = gauge.bytes().await?;
             samples.push((started.elapsed().as_secs_f64(), size));
             next_sample += Duration::from_secs(1);
         }
@@ -278,9 +377,10 @@ async fn retention_soak(settings: &Settings) -> Result<Row, BoxError> {
         mib
     };
     Ok(Row::measured(
-        "retention-soak",
+        backend.name(),
         format!(
-            "redb file size under a steady 500 publishes/s for {} s, delivered kept 2 s",
+            "{} under a steady 500 publishes/s for {} s, delivered kept 2 s",
+            backend.what(),
             length.as_secs()
         ),
     )
@@ -289,7 +389,7 @@ async fn retention_soak(settings: &Settings) -> Result<Row, BoxError> {
         growth <= 1.25,
     ))
     .note(format!(
-        "{published} published, {} received; file max {:.1} MiB (1st half) → {:.1} MiB (2nd half)",
+        "{published} published, {} received; max {:.1} MiB (1st half) → {:.1} MiB (2nd half)",
         tracker.unique(),
         mib(first),
         mib(second)

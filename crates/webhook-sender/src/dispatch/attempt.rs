@@ -166,13 +166,10 @@ async fn attempt(engine: &Engine, claimed: Claimed) {
     }
     if verdict == Verdict::FailAndDisable {
         tracing::warn!(endpoint.id = %endpoint.spec.id, "410 Gone: disabling the endpoint");
-        if let Err(error) = crate::endpoint::disable(
-            engine.store.as_ref(),
-            &engine.config,
-            endpoint.spec.id,
-            "410 Gone",
-        )
-        .await
+        if let Err(error) = engine
+            .config
+            .disable(engine.store.as_ref(), endpoint.spec.id, "410 Gone")
+            .await
         {
             tracing::warn!(%error, "disabling the endpoint failed");
         }

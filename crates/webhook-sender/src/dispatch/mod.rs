@@ -20,7 +20,6 @@
 //! ```
 
 mod attempt;
-pub(crate) mod rate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,9 +67,8 @@ struct InFlight {
     stopped: bool,
 }
 
-/// The delivery engine: what the scheduler and attempts share. The handles
-/// ([`Sender`](crate::Sender), [`Endpoints`](crate::Endpoints)) reach it only through its
-/// methods.
+/// The delivery engine: what the scheduler and attempts share. The management handles
+/// reach it only through `manage::Control`.
 pub(crate) struct Engine {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -95,6 +93,35 @@ impl std::fmt::Debug for Engine {
             .field("store", &self.store)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+impl crate::manage::Control for Engine {
+    fn check_open(&self) -> Result<(), Error> {
+        Engine::check_open(self)
+    }
+
+    fn now_ms(&self) -> i64 {
+        Engine::now_ms(self)
+    }
+
+    fn max_timeout(&self) -> Duration {
+        self.settings.lease / 2
+    }
+
+    fn reset_breaker(&self, endpoint: EndpointId) {
+        lock(&self.breakers).reset(endpoint);
+    }
+
+    fn abort_endpoint(
+        &self,
+        endpoint: EndpointId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Engine::abort_endpoint(self, endpoint))
+    }
+
+    fn wake(&self) {
+        Engine::wake(self);
     }
 }
 
@@ -147,16 +174,6 @@ impl Engine {
         self.wake.notify_one();
     }
 
-    /// The longest endpoint timeout: half the lease.
-    pub(crate) fn max_timeout(&self) -> Duration {
-        self.settings.lease / 2
-    }
-
-    /// Forgets an endpoint's circuit breaker (after an update or a resume).
-    pub(crate) fn reset_breaker(&self, endpoint: EndpointId) {
-        lock(&self.breakers).reset(endpoint);
-    }
-
     /// Counts an attempt's result against its endpoint's breaker; true when it opened.
     fn record_breaker(&self, endpoint: EndpointId, failed: bool, now_ms: i64) -> bool {
         lock(&self.breakers).record(endpoint, failed, now_ms)
@@ -179,7 +196,7 @@ impl Engine {
 
     /// Stops every attempt to `endpoint` and keeps new ones from sending, then waits
     /// (bounded) until the attempts in flight have stopped.
-    pub(crate) async fn abort_endpoint(&self, endpoint: EndpointId) {
+    async fn abort_endpoint(&self, endpoint: EndpointId) {
         lock(&self.deleted).entry(endpoint).or_default().cancel();
         for attempt in lock(&self.in_flight).values() {
             if attempt.endpoint == endpoint {

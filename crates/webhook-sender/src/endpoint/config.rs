@@ -225,6 +225,14 @@ impl EndpointConfig {
     pub(crate) fn host(&self) -> Option<String> {
         host_of(&self.url)
     }
+
+    pub(crate) fn style(&self) -> webhook_core::Style {
+        self.style
+    }
+
+    pub(crate) fn has_own_secret(&self) -> bool {
+        !self.secrets.is_empty()
+    }
 }
 
 /// A partial change to an endpoint: only what is set changes; its keys and their rotation

@@ -1,5 +1,5 @@
 //! Endpoints: where an organization's webhooks go, how they are signed, and how hard the
-//! sender tries.
+//! sender tries. [`Endpoints`](crate::Endpoints) manages them.
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,17 +30,14 @@
 //! | `config` | [`EndpointConfig`] (create), [`EndpointUpdate`] (partial change), [`RateLimit`] |
 //! | `info` | [`EndpointInfo`], [`EndpointState`] |
 //! | `spec` | the stored, versioned form and the live, parsed endpoint; validation |
-//! | `manage` | [`Endpoints`]: create, get, list, update, pause, resume, delete, rotate |
 
 mod config;
 mod info;
-mod manage;
 mod spec;
 
+pub(crate) use self::config::host_of;
 pub use self::config::{
     DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, EndpointConfig, EndpointUpdate, RateLimit,
 };
 pub use self::info::{EndpointInfo, EndpointState};
-pub use self::manage::Endpoints;
-pub(crate) use self::manage::disable;
 pub(crate) use self::spec::Endpoint;

@@ -382,6 +382,24 @@ mod tests {
     }
 
     #[test]
+    fn a_v1a_endpoint_shows_its_whpk_key_and_an_hmac_one_shows_none() {
+        let key = webhook_core::keys::Ed25519SigningKey::generate().unwrap();
+        let expected = key.public_key().to_whpk();
+        let v1a = EndpointConfig::standard(
+            "org",
+            "https://h.example/",
+            Secret::from(key),
+            [EventType::WalletCreated],
+        );
+        let info = build(v1a).unwrap().info();
+        assert_eq!(info.public_keys, vec![expected]);
+        assert!(info.public_keys[0].starts_with("whpk_"));
+        let hmac = EndpointConfig::event("org", "https://h.example/", [EventType::WalletCreated])
+            .secret(HmacSecret::from_utf8("s").unwrap());
+        assert!(build(hmac).unwrap().info().public_keys.is_empty());
+    }
+
+    #[test]
     fn an_update_changes_only_what_it_names() {
         let config = EndpointConfig::event("org", "https://h.example/", [EventType::WalletCreated])
             .secret(HmacSecret::from_utf8("s").unwrap())

@@ -5,17 +5,15 @@ use std::time::Duration;
 
 use webhook_core::Style;
 
-use super::config::{EndpointConfig, EndpointUpdate, host_of};
-use super::info::{EndpointInfo, EndpointState};
-use super::spec::Endpoint;
+use super::Control;
 use crate::config::LiveConfig;
 use crate::delivery::duration_millis;
-use crate::dispatch::Engine;
+use crate::endpoint::{Endpoint, EndpointConfig, EndpointInfo, EndpointState, EndpointUpdate};
 use crate::error::Error;
 use crate::http::HttpClient;
 use crate::ids::{EndpointId, OrganizationId};
 use crate::secret::Secret;
-use crate::store::{ConfigStore, Store};
+use crate::store::Store;
 
 /// Open deliveries cancelled per store call when an endpoint is deleted.
 const CANCEL_BATCH: usize = 1_000;
@@ -29,7 +27,7 @@ pub struct Endpoints<'a> {
     pub(crate) store: &'a dyn Store,
     pub(crate) config: &'a LiveConfig,
     pub(crate) client: &'a HttpClient,
-    pub(crate) engine: &'a Engine,
+    pub(crate) engine: &'a dyn Control,
 }
 
 impl Endpoints<'_> {
@@ -42,8 +40,8 @@ impl Endpoints<'_> {
     /// refuses, [`Error::is_store`] when it could not be saved.
     pub async fn create(&self, config: EndpointConfig) -> Result<EndpointId, Error> {
         self.engine.check_open()?;
-        if config.style == Style::Event
-            && config.secrets.is_empty()
+        if config.style() == Style::Event
+            && !config.has_own_secret()
             && self
                 .config
                 .organization(config.organization())
@@ -76,7 +74,7 @@ impl Endpoints<'_> {
     ) -> Result<EndpointInfo, Error> {
         self.engine.check_open()?;
         if let Some(url) = &update.url {
-            self.check_host(host_of(url)).await?;
+            self.check_host(crate::endpoint::host_of(url)).await?;
         }
         let _guard = self.config.write_lock().await;
         let endpoint = self
@@ -222,36 +220,8 @@ impl Endpoints<'_> {
     }
 
     async fn save(&self, endpoint: Endpoint) -> Result<(), Error> {
-        save(self.store, self.config, endpoint).await?;
+        self.config.save(self.store, endpoint).await?;
         self.engine.wake();
         Ok(())
     }
-}
-
-async fn save(
-    store: &dyn ConfigStore,
-    config: &LiveConfig,
-    endpoint: Endpoint,
-) -> Result<(), Error> {
-    store.put_endpoint(endpoint.to_stored()?).await?;
-    config.put_endpoint(endpoint);
-    Ok(())
-}
-
-/// Disables an endpoint on the sender's own initiative (`410 Gone`): new events are no
-/// longer queued for it; what is queued waits until it is resumed.
-pub(crate) async fn disable(
-    store: &dyn ConfigStore,
-    config: &LiveConfig,
-    id: EndpointId,
-    reason: &str,
-) -> Result<(), Error> {
-    let _guard = config.write_lock().await;
-    let Some(current) = config.endpoint(id) else {
-        return Ok(()); // deleted meanwhile
-    };
-    let state = EndpointState::Disabled {
-        reason: reason.to_owned(),
-    };
-    save(store, config, current.with_state(state)?).await
 }
