@@ -286,3 +286,15 @@ impl Builder {
         Ok(Sender::start(Arc::new(engine), self.redactor))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sender_without_a_store_is_refused() {
+        let error = Builder::new().build().await.unwrap_err();
+        assert!(error.is_invalid(), "{error}");
+        assert!(error.to_string().contains("no store"), "{error}");
+    }
+}
