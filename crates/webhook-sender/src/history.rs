@@ -355,7 +355,8 @@ pub(crate) async fn failed_since(
     })
 }
 
-/// A page of an organization's messages.
+/// A page of an organization's messages. Type and resource together are served by the
+/// resource's set, filtered by type: the cost is bounded by the resource's messages.
 pub(crate) async fn messages(
     store: &dyn Store,
     organization: &OrganizationId,
@@ -367,17 +368,46 @@ pub(crate) async fn messages(
         filter.kind.as_deref(),
         filter.resource.as_deref(),
     );
-    let (members, next_cursor) =
-        members(store, set, filter.created.newest_first_bounds(), page).await?;
-    let events: Vec<EventId> = members
-        .iter()
-        .filter_map(|m| index::member_id(m).map(EventId::from_u128))
-        .collect();
-    let records = store.messages(organization.clone(), events).await?;
-    Ok(Page {
-        items: records.into_iter().map(Message::from).collect(),
-        next_cursor,
-    })
+    let bounds = filter.created.newest_first_bounds();
+    let kind = filter.kind.as_deref().filter(|_| filter.resource.is_some());
+    let mut request = page.clone();
+    let mut items = Vec::new();
+    loop {
+        let (members, next_cursor) = members(store, set.clone(), bounds.clone(), &request).await?;
+        let events: Vec<EventId> = members
+            .iter()
+            .filter_map(|m| index::member_id(m).map(EventId::from_u128))
+            .collect();
+        let records = store.messages(organization.clone(), events).await?;
+        let Some(kind) = kind else {
+            return Ok(Page {
+                items: records.into_iter().map(Message::from).collect(),
+                next_cursor,
+            });
+        };
+        for record in records {
+            if record.kind != kind {
+                continue;
+            }
+            let member = index::newest_first(record.created_at_ms, record.event.as_u128());
+            items.push(Message::from(record));
+            if items.len() == page.limit {
+                return Ok(Page {
+                    items,
+                    next_cursor: Some(Cursor(member)),
+                });
+            }
+        }
+        match next_cursor {
+            Some(cursor) => request = page.clone().after(cursor),
+            None => {
+                return Ok(Page {
+                    items,
+                    next_cursor: None,
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]

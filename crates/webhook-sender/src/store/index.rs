@@ -173,6 +173,8 @@ pub(crate) fn failed_of(organization: &OrganizationId, endpoint: Option<Endpoint
     }
 }
 
+/// The set of an organization's messages by type or by resource (a resource set serves
+/// both filters together: a resource has few messages).
 pub(crate) fn messages_of(
     organization: &OrganizationId,
     kind: Option<&str>,
@@ -182,8 +184,7 @@ pub(crate) fn messages_of(
     match (kind, resource) {
         (None, None) => set(&[b"mo", org]),
         (Some(kind), None) => set(&[b"mk", org, kind.as_bytes()]),
-        (None, Some(resource)) => set(&[b"mr", org, resource.as_bytes()]),
-        (Some(kind), Some(resource)) => set(&[b"mkr", org, kind.as_bytes(), resource.as_bytes()]),
+        (_, Some(resource)) => set(&[b"mr", org, resource.as_bytes()]),
     }
 }
 
@@ -196,23 +197,43 @@ pub(crate) fn retention(class: RetentionClass) -> Vec<u8> {
     set(&[b"r", tag])
 }
 
-/// Every index entry of a delivery in its current state.
+/// Every index entry of a delivery in its current state: [`delivery_fixed_entries`] and
+/// [`delivery_status_entries`].
 #[must_use]
 pub fn delivery_entries(record: &DeliveryRecord) -> Vec<IndexEntry> {
-    let group = StatusGroup::of(record.status);
-    let id = record.id.as_u128();
-    let created = newest_first(record.created_at_ms, id);
-    let mut entries = vec![
+    let mut entries = delivery_fixed_entries(record);
+    entries.extend(delivery_status_entries(record));
+    entries
+}
+
+/// The entries a delivery keeps all its life: the unfiltered listings of its organization
+/// and its endpoint.
+#[must_use]
+pub fn delivery_fixed_entries(record: &DeliveryRecord) -> Vec<IndexEntry> {
+    let created = newest_first(record.created_at_ms, record.id.as_u128());
+    vec![
         IndexEntry {
             set: deliveries_of_organization(&record.organization, None),
             member: created.clone(),
         },
         IndexEntry {
-            set: deliveries_of_organization(&record.organization, Some(group)),
-            member: created.clone(),
-        },
-        IndexEntry {
             set: deliveries_of_endpoint(record.endpoint, None),
+            member: created,
+        },
+    ]
+}
+
+/// The entries that depend on a delivery's status group and finish time (the listings by
+/// status, failures, retention); they move only when one of those changes
+/// ([`status_changed`]).
+#[must_use]
+pub fn delivery_status_entries(record: &DeliveryRecord) -> Vec<IndexEntry> {
+    let group = StatusGroup::of(record.status);
+    let id = record.id.as_u128();
+    let created = newest_first(record.created_at_ms, id);
+    let mut entries = vec![
+        IndexEntry {
+            set: deliveries_of_organization(&record.organization, Some(group)),
             member: created.clone(),
         },
         IndexEntry {
@@ -247,6 +268,14 @@ pub fn delivery_entries(record: &DeliveryRecord) -> Vec<IndexEntry> {
     entries
 }
 
+/// Whether going from `before` to `after` moves index entries: the status group or the
+/// finish time changed (a claim, a retry or a release never does).
+#[must_use]
+pub fn status_changed(before: &DeliveryRecord, after: &DeliveryRecord) -> bool {
+    StatusGroup::of(before.status) != StatusGroup::of(after.status)
+        || before.finished_at_ms != after.finished_at_ms
+}
+
 /// Every index entry of a message. A message without deliveries is kept for the
 /// delivered retention (its member then carries the organization, to find the record).
 #[must_use]
@@ -258,7 +287,6 @@ pub fn message_entries(record: &MessageRecord) -> Vec<IndexEntry> {
         messages_of(org, None, None),
         messages_of(org, Some(kind), None),
         messages_of(org, None, Some(resource)),
-        messages_of(org, Some(kind), Some(resource)),
     ]
     .into_iter()
     .map(|set| IndexEntry {
@@ -330,8 +358,8 @@ mod tests {
             deliveries_of_organization(&tricky, None)
         );
         assert_ne!(
-            messages_of(&a, Some("x.y"), Some("z")),
-            messages_of(&a, Some("x"), Some("y.z"))
+            messages_of(&a, Some("x.y"), None),
+            messages_of(&a, None, Some("x.y"))
         );
     }
 }

@@ -37,8 +37,15 @@ struct State {
 #[derive(Debug, Default)]
 struct Records {
     deliveries: HashMap<DeliveryId, DeliveryRecord>,
-    messages: HashMap<(OrganizationId, EventId), MessageRecord>,
+    /// By event id, then organization (event ids are unique per organization).
+    messages: HashMap<EventId, HashMap<OrganizationId, MessageRecord>>,
     index: BTreeSet<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Records {
+    fn get_message(&self, organization: &OrganizationId, event: EventId) -> Option<&MessageRecord> {
+        self.messages.get(&event)?.get(organization)
+    }
 }
 
 impl Tables for Records {
@@ -61,18 +68,24 @@ impl Tables for Records {
         organization: &OrganizationId,
         event: EventId,
     ) -> Result<Option<MessageRecord>, StoreError> {
-        Ok(self.messages.get(&(organization.clone(), event)).cloned())
+        Ok(self.get_message(organization, event).cloned())
     }
 
     fn put_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
         self.messages
-            .insert((record.organization.clone(), record.event), record.clone());
+            .entry(record.event)
+            .or_default()
+            .insert(record.organization.clone(), record.clone());
         Ok(())
     }
 
     fn delete_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
-        self.messages
-            .remove(&(record.organization.clone(), record.event));
+        if let Some(by_organization) = self.messages.get_mut(&record.event) {
+            by_organization.remove(&record.organization);
+            if by_organization.is_empty() {
+                self.messages.remove(&record.event);
+            }
+        }
         Ok(())
     }
 
@@ -199,10 +212,7 @@ impl QueueStore for MemoryStore {
                 };
                 leased.apply(record);
                 let record = record.clone();
-                let Some(message) = records
-                    .messages
-                    .get(&(record.organization.clone(), record.event))
-                else {
+                let Some(message) = records.get_message(&record.organization, record.event) else {
                     return Err(StoreError::corrupt(format!(
                         "delivery {} has no message",
                         record.id
@@ -291,13 +301,7 @@ impl HistoryStore for MemoryStore {
         self.with(move |state| {
             Ok(events
                 .into_iter()
-                .filter_map(|event| {
-                    state
-                        .records
-                        .messages
-                        .get(&(organization.clone(), event))
-                        .cloned()
-                })
+                .filter_map(|event| state.records.get_message(&organization, event).cloned())
                 .collect())
         })
     }

@@ -39,7 +39,7 @@ use webhook_core::idempotency::{WindowStarts, triple_key};
 
 use super::index::{IndexEntry, Scan};
 use super::queue::{Entry, Leased, Parked, Queue, due_again, settle};
-use super::record::{DeliveryRecord, MessageRecord};
+use super::record::{DeliveryRecord, MessageRecord, Payload};
 use super::tables::{self, Tables};
 use super::{
     Claim, ClaimRequest, Claimed, ConfigStore, Enqueued, Finish, HistoryStore, QueueStore,
@@ -60,7 +60,21 @@ const META: TableDefinition<'_, &str, i64> = TableDefinition::new("meta");
 const OPEN: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("open_deliveries");
 const FINISHED: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("finished_deliveries");
 const MESSAGES: TableDefinition<'_, (&str, u128), &[u8]> = TableDefinition::new("messages");
-const INDEX: TableDefinition<'_, (&[u8], &[u8]), ()> = TableDefinition::new("index");
+/// Message payloads, raw, apart from the records: claims read only these.
+const PAYLOADS: TableDefinition<'_, (&str, u128), PayloadRow> =
+    TableDefinition::new("message_payloads");
+/// Index entries keyed by (a 128-bit digest of the set's name, member): fixed-size set
+/// keys keep the table small. Records read through a scan are checked against the query's
+/// organization, so even a digest collision could not show another tenant's record.
+const INDEX: TableDefinition<'_, (u128, &[u8]), ()> = TableDefinition::new("index");
+
+/// The 128-bit key of an index set: the first half of its name's SHA-256.
+fn set_key(set: &[u8]) -> u128 {
+    let digest = ring::digest::digest(&ring::digest::SHA256, set);
+    let mut half = [0_u8; 16];
+    half.copy_from_slice(&digest.as_ref()[..16]);
+    u128::from_be_bytes(half)
+}
 const ENDPOINTS: TableDefinition<'_, u128, (u32, bool, &[u8])> = TableDefinition::new("endpoints");
 const ORGANIZATIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("organizations");
 const WINDOWS: TableDefinition<'_, &str, i64> = TableDefinition::new("idempotency_windows");
@@ -276,16 +290,16 @@ impl RedbStore {
         // again.
         let txn = db.begin_read().map_err(StoreError::backend)?;
         let records = txn.open_table(OPEN).map_err(StoreError::backend)?;
-        let messages = txn.open_table(MESSAGES).map_err(StoreError::backend)?;
+        let payloads = txn.open_table(PAYLOADS).map_err(StoreError::backend)?;
         let mut deliveries = Vec::with_capacity(leases.len());
         for leased in &leases {
             let mut record = open_record(&records, leased.id)?;
             leased.apply(&mut record);
-            let message =
-                read_message(&messages, &record.organization, record.event)?.ok_or_else(|| {
+            let payload =
+                read_payload(&payloads, &record.organization, record.event)?.ok_or_else(|| {
                     StoreError::corrupt(format!("delivery {} has no message", record.id))
                 })?;
-            deliveries.push(Claimed::new(record, message.payload));
+            deliveries.push(Claimed::new(record, payload));
         }
         self.send_without_reply(Op::Lease(leases));
         Ok(Claim::new(deliveries, next_due_ms, open))
@@ -443,7 +457,8 @@ impl HistoryStore for RedbStore {
     ) -> StoreFuture<'_, Option<MessageRecord>> {
         self.read(move |txn| {
             let messages = txn.open_table(MESSAGES).map_err(StoreError::backend)?;
-            read_message(&messages, &organization, event)
+            let payloads = txn.open_table(PAYLOADS).map_err(StoreError::backend)?;
+            read_message(&messages, &payloads, &organization, event)
         })
     }
 
@@ -454,9 +469,10 @@ impl HistoryStore for RedbStore {
     ) -> StoreFuture<'_, Vec<MessageRecord>> {
         self.read(move |txn| {
             let messages = txn.open_table(MESSAGES).map_err(StoreError::backend)?;
+            let payloads = txn.open_table(PAYLOADS).map_err(StoreError::backend)?;
             let mut found = Vec::with_capacity(events.len());
             for event in events {
-                if let Some(message) = read_message(&messages, &organization, event)? {
+                if let Some(message) = read_message(&messages, &payloads, &organization, event)? {
                     found.push(message);
                 }
             }
@@ -468,14 +484,15 @@ impl HistoryStore for RedbStore {
         self.read(move |txn| {
             let index = txn.open_table(INDEX).map_err(StoreError::backend)?;
             let start: &[u8] = scan.start.as_deref().unwrap_or(&[]);
+            let set_key = set_key(&scan.set);
             let mut members = Vec::new();
             for row in index
-                .range((scan.set.as_slice(), start)..)
+                .range((set_key, start)..)
                 .map_err(StoreError::backend)?
             {
                 let (key, _) = row.map_err(StoreError::backend)?;
                 let (set, member) = key.value();
-                if set != scan.set.as_slice() || !scan.contains(member) {
+                if set != set_key || !scan.contains(member) {
                     break;
                 }
                 members.push(member.to_vec());
@@ -601,16 +618,40 @@ fn open_record(
         .ok_or_else(|| StoreError::corrupt(format!("open delivery {id} has no record")))
 }
 
+type PayloadRow = (Option<&'static str>, &'static [u8]);
+
+/// A message: its record (stored without the payload) and its payload.
 fn read_message(
     table: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
+    payloads: &impl ReadableTable<(&'static str, u128), PayloadRow>,
     organization: &OrganizationId,
     event: EventId,
 ) -> Result<Option<MessageRecord>, StoreError> {
-    table
+    let Some(bytes) = table
         .get((organization.as_str(), event.as_u128()))
         .map_err(StoreError::backend)?
-        .map(|bytes| MessageRecord::decode(bytes.value()))
-        .transpose()
+    else {
+        return Ok(None);
+    };
+    let mut message = MessageRecord::decode(bytes.value())?;
+    message.payload = read_payload(payloads, organization, event)?
+        .ok_or_else(|| StoreError::corrupt(format!("message {event} has no payload")))?;
+    Ok(Some(message))
+}
+
+/// A message's payload.
+fn read_payload(
+    payloads: &impl ReadableTable<(&'static str, u128), PayloadRow>,
+    organization: &OrganizationId,
+    event: EventId,
+) -> Result<Option<Payload>, StoreError> {
+    Ok(payloads
+        .get((organization.as_str(), event.as_u128()))
+        .map_err(StoreError::backend)?
+        .map(|row| {
+            let (domain, content) = row.value();
+            Payload::new(content.to_vec(), domain.map(str::to_owned))
+        }))
 }
 
 /// Every table, open in one write transaction.
@@ -619,7 +660,8 @@ struct WriteTables<'txn> {
     open: redb::Table<'txn, u128, &'static [u8]>,
     finished: redb::Table<'txn, u128, &'static [u8]>,
     messages: redb::Table<'txn, (&'static str, u128), &'static [u8]>,
-    index: redb::Table<'txn, (&'static [u8], &'static [u8]), ()>,
+    payloads: redb::Table<'txn, (&'static str, u128), PayloadRow>,
+    index: redb::Table<'txn, (u128, &'static [u8]), ()>,
     endpoints: redb::Table<'txn, u128, (u32, bool, &'static [u8])>,
     organizations: redb::Table<'txn, &'static str, &'static [u8]>,
     windows: redb::Table<'txn, &'static str, i64>,
@@ -632,6 +674,7 @@ impl<'txn> WriteTables<'txn> {
             open: txn.open_table(OPEN).map_err(StoreError::backend)?,
             finished: txn.open_table(FINISHED).map_err(StoreError::backend)?,
             messages: txn.open_table(MESSAGES).map_err(StoreError::backend)?,
+            payloads: txn.open_table(PAYLOADS).map_err(StoreError::backend)?,
             index: txn.open_table(INDEX).map_err(StoreError::backend)?,
             endpoints: txn.open_table(ENDPOINTS).map_err(StoreError::backend)?,
             organizations: txn.open_table(ORGANIZATIONS).map_err(StoreError::backend)?,
@@ -683,36 +726,40 @@ impl Tables for WriteTables<'_> {
         organization: &OrganizationId,
         event: EventId,
     ) -> Result<Option<MessageRecord>, StoreError> {
-        read_message(&self.messages, organization, event)
+        read_message(&self.messages, &self.payloads, organization, event)
     }
 
     fn put_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        let key = (record.organization.as_str(), record.event.as_u128());
+        let payload = &record.payload;
+        self.payloads
+            .insert(key, (payload.domain.as_deref(), &payload.content[..]))
+            .map_err(StoreError::backend)?;
+        let mut without_payload = record.clone();
+        without_payload.payload.content = bytes::Bytes::new();
         self.messages
-            .insert(
-                (record.organization.as_str(), record.event.as_u128()),
-                record.encode().as_slice(),
-            )
+            .insert(key, without_payload.encode().as_slice())
             .map_err(StoreError::backend)?;
         Ok(())
     }
 
     fn delete_message(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
-        self.messages
-            .remove((record.organization.as_str(), record.event.as_u128()))
-            .map_err(StoreError::backend)?;
+        let key = (record.organization.as_str(), record.event.as_u128());
+        self.messages.remove(key).map_err(StoreError::backend)?;
+        self.payloads.remove(key).map_err(StoreError::backend)?;
         Ok(())
     }
 
     fn insert_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
         self.index
-            .insert((entry.set.as_slice(), entry.member.as_slice()), ())
+            .insert((set_key(&entry.set), entry.member.as_slice()), ())
             .map_err(StoreError::backend)?;
         Ok(())
     }
 
     fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
         self.index
-            .remove((entry.set.as_slice(), entry.member.as_slice()))
+            .remove((set_key(&entry.set), entry.member.as_slice()))
             .map_err(StoreError::backend)?;
         Ok(())
     }

@@ -2,17 +2,20 @@
 //! idempotency windows, one configuration and one history. [`RedisStore`] documents the
 //! model and the key layout.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use redis::aio::ConnectionManager;
 use webhook_core::idempotency::WINDOW_SECS;
 use webhook_redis::{RedisConfig, RedisConnection};
 
 use super::index::{self, IndexEntry, Scan};
-use super::record::{DeliveryRecord, MessageRecord};
+use super::record::{DeliveryRecord, MessageRecord, Payload};
 use super::{
     Claim, ClaimRequest, Claimed, ConfigStore, Enqueued, Finish, HistoryStore, QueueStore,
     Snapshot, StoreError, StoreFuture, StoredEndpoint, StoredOrganization, WindowStore,
@@ -30,7 +33,7 @@ macro_rules! script {
 }
 
 /// The key layout this build writes and the newest it reads.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// Holds the key layout's version.
 const SCHEMA_KEY: &str = "schema";
 /// Counts configuration changes (endpoints, organizations) made by any node.
@@ -46,6 +49,9 @@ const MIN_ORPHANED_AFTER: Duration = Duration::from_secs(60);
 /// How often a change computed from a record read just before is tried again when the
 /// record changed in between (another node finished, redrove or cancelled it).
 const TRIES: usize = 3;
+/// At most this many claimed deliveries' records are kept for their finish (see
+/// [`State::leased`]).
+const LEASED_CACHE: usize = 1 << 16;
 /// The hash fields of a delivery that make up its record, in this order.
 const DELIVERY_FIELDS: [&str; 9] = [
     "rec", "seq", "st", "due", "lease", "round", "att", "fin", "why",
@@ -79,8 +85,8 @@ const DELIVERY_FIELDS: [&str; 9] = [
 ///
 /// | key | type | holds |
 /// |---|---|---|
-/// | `schema` | string | the key layout's version (2); a newer one is refused |
-/// | `m:{event}:{org}` | hash | one message: `rec`, its record as enqueued ([`MessageRecord::encode`], payload included) |
+/// | `schema` | string | the key layout's version (3); any other one is refused |
+/// | `m:{event}:{org}` | hash | one message: `rec`, its record as enqueued ([`MessageRecord::encode`]) without the payload's content; `body`, the payload's content (raw bytes); `dom`, the payload's domain (absent when none; also in `rec`) |
 /// | `md:{event}:{org}` | list | the message's delivery ids, in fan-out order; retention removes from it |
 /// | `d:{delivery}` | hash | one delivery: `rec` (its record as enqueued, for the fields that never change), `mk` (its message's key), `ep`, `rk`, and the changing fields `seq`, `st`, `due`, `lease`, `round`, `att` (attempts, JSON), `fin`, `why` (cancel reason), `sid` (its stream entry while leased) |
 /// | `chain:{endpoint}:{resource key}` | list | open deliveries of one chain, in publish order |
@@ -98,8 +104,8 @@ const DELIVERY_FIELDS: [&str; 9] = [
 ///
 /// - **Enqueue** (one script) stores the message once, keyed by organization and event
 ///   id (an existing one is returned and nothing is stored), then its deliveries and
-///   every index entry of both. The payload is kept once, in the message; a claim reads
-///   it from there.
+///   every index entry of both. The payload is kept once, in the message, its content
+///   raw in `body`; a claim returns it from there, with no decoding.
 /// - **Index entries** are computed by the engine ([`index::delivery_entries`],
 ///   [`index::message_entries`]) and passed to the scripts, so the layout is defined
 ///   once. They depend only on fields that never change plus the status group and the
@@ -107,7 +113,11 @@ const DELIVERY_FIELDS: [&str; 9] = [
 ///   computes the entries before and after, and hands both to the script, which applies
 ///   them only if the delivery is still in the state they were computed for (in flight
 ///   under the lease, failed with that finish time, open, finished as read), in the same
-///   script as the status change.
+///   script as the status change. A finish needs no read: the claim returned `rec`, and
+///   the node keeps it until the finish (reading it only when it is not kept: a lease
+///   taken over from elsewhere, or more than 65,536 leases open at once). Entries travel
+///   grouped by member (a block: the group count, then per group the member, the set
+///   count and the set names).
 /// - **Claim** (one script) walks the endpoints in `due` order as the in-memory queue
 ///   does, gives each up to its free concurrency (cap, lowered by this node's breaker and
 ///   rate-limit overrides, minus unexpired leases, counted over all nodes), and moves due
@@ -186,6 +196,12 @@ struct Scripts {
 
 #[derive(Default)]
 struct State {
+    /// The records as enqueued (attempts left out) of deliveries this node claimed and
+    /// has not finished, with the claim's lease token: what a finish computes the index
+    /// changes from without reading `rec`. A record never changes, so a kept one is good
+    /// whatever happened to the delivery since (the script checks the lease). Bounded by
+    /// [`LEASED_CACHE`]: when full, the older half (by lease token) goes.
+    leased: Mutex<HashMap<DeliveryId, (u64, DeliveryRecord)>>,
     closed: AtomicBool,
     /// Set once [`ConfigStore::load`] ran: from then on this node claims only known
     /// endpoints.
@@ -206,7 +222,7 @@ impl fmt::Debug for RedisStore {
 }
 
 /// One claimed delivery as the claim script returns it: id, record, seq, lease token,
-/// round attempts, attempts, its message's record.
+/// round attempts, attempts, its message's payload body and domain.
 type ClaimedRow = (
     String,
     Option<Vec<u8>>,
@@ -215,7 +231,11 @@ type ClaimedRow = (
     Option<String>,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
+    Option<String>,
 );
+
+/// An existing message as the enqueue script returns it: record, delivery ids, body.
+type ExistingRow = (Vec<u8>, Vec<String>, Option<Vec<u8>>);
 
 impl RedisStore {
     /// Connects with `config` (URL, key prefix, timeouts; see [`RedisConfig`]), checks
@@ -481,14 +501,22 @@ impl RedisStore {
         let mut read = redis::pipe();
         for (organization, event) in keys {
             let (m, md) = self.message_keys(organization, *event);
-            read.cmd("HGET").arg(m).arg("rec");
+            read.cmd("HMGET").arg(m).arg(&["rec", "body"]);
             read.cmd("LRANGE").arg(md).arg(0).arg(-1);
         }
-        let rows: Vec<(Option<Vec<u8>>, Vec<String>)> = self.pipeline(&read).await?;
+        let replies: Vec<redis::Value> = self.pipeline(&read).await?;
+        let mut replies = replies.into_iter();
+        let mut rows = Vec::with_capacity(keys.len());
+        while let (Some(fields), Some(ids)) = (replies.next(), replies.next()) {
+            let (rec, body): (Option<Vec<u8>>, Option<Vec<u8>>) =
+                redis::from_redis_value(fields).map_err(StoreError::corrupt)?;
+            let ids: Vec<String> = redis::from_redis_value(ids).map_err(StoreError::corrupt)?;
+            rows.push((rec, body, ids));
+        }
         rows.into_iter()
-            .map(|(rec, ids)| {
+            .map(|(rec, body, ids)| {
                 rec.map(|rec| {
-                    let mut message = MessageRecord::decode(&rec)?;
+                    let mut message = stored_message(&rec, body)?;
                     if !as_enqueued {
                         message.deliveries = parse_ids(&ids)?;
                     }
@@ -505,6 +533,42 @@ impl RedisStore {
             .command(redis::cmd("HGET").arg(self.delivery_key(id)).arg("rec"))
             .await?;
         rec.map(|rec| DeliveryRecord::decode(&rec)).transpose()
+    }
+
+    fn leased(&self) -> std::sync::MutexGuard<'_, HashMap<DeliveryId, (u64, DeliveryRecord)>> {
+        self.state
+            .leased
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The record a claim of this node kept for `id`: taken when it was kept for `lease`,
+    /// copied when for another (the record is the same).
+    fn kept(&self, id: DeliveryId, lease: u64) -> Option<DeliveryRecord> {
+        let mut leased = self.leased();
+        match leased.get(&id) {
+            Some((kept, _)) if *kept == lease => leased.remove(&id).map(|(_, base)| base),
+            Some((_, base)) => Some(base.clone()),
+            None => None,
+        }
+    }
+
+    /// Keeps the records (as enqueued) of claimed deliveries for their finish.
+    fn keep_leased(&self, kept: Vec<DeliveryRecord>) {
+        let Some(newest) = kept.iter().map(|record| record.lease).max() else {
+            return;
+        };
+        let mut leased = self.leased();
+        if leased.len() + kept.len() > LEASED_CACHE {
+            // Leases this node claimed but never finished (taken over elsewhere, or their
+            // attempt abandoned) end up here: the older half goes. Tokens are unique, so
+            // at most half the bound stays.
+            let cutoff = newest.saturating_sub(LEASED_CACHE as u64 / 2);
+            leased.retain(|_, (lease, _)| *lease > cutoff);
+        }
+        for record in kept {
+            leased.insert(record.id, (record.lease, record));
+        }
     }
 
     /// One attempt at [`QueueStore::cancel_open`]: reads up to `limit` open deliveries,
@@ -572,12 +636,38 @@ fn entries_as(
     index::delivery_entries(&record)
 }
 
-/// Passes index entries as a block: the count, then (set name, member) pairs.
+/// Passes index entries as a block, grouped by member (in order of first appearance):
+/// the group count, then per group the member, the set count and the set names.
 fn entries_arg(call: &mut redis::ScriptInvocation<'_>, entries: &[IndexEntry]) {
-    call.arg(entries.len());
+    let mut members: Vec<&[u8]> = Vec::with_capacity(entries.len());
     for entry in entries {
-        call.arg(entry.set.as_slice()).arg(entry.member.as_slice());
+        if !members.contains(&entry.member.as_slice()) {
+            members.push(&entry.member);
+        }
     }
+    call.arg(members.len());
+    for member in members {
+        let sets = entries.iter().filter(|e| e.member == member);
+        call.arg(member).arg(sets.clone().count());
+        for entry in sets {
+            call.arg(entry.set.as_slice());
+        }
+    }
+}
+
+/// A message as stored under `m:`: its record (payload content left out) and the
+/// content from `body`.
+fn stored_message(rec: &[u8], body: Option<Vec<u8>>) -> Result<MessageRecord, StoreError> {
+    let mut message = MessageRecord::decode(rec)?;
+    let body = body.ok_or_else(|| {
+        StoreError::corrupt(format!(
+            "message {} of {} has no body",
+            message.event,
+            message.organization.as_str()
+        ))
+    })?;
+    message.payload.content = Bytes::from(body);
+    Ok(message)
 }
 
 fn known_ttl_ms() -> u64 {
@@ -776,6 +866,9 @@ impl QueueStore for RedisStore {
             message.deliveries = deliveries.iter().map(|d| d.id).collect();
             let mk = message_key(&message.organization, message.event);
             let message_entries = index::message_entries(&message);
+            // The content goes raw into `body`; the record keeps the rest.
+            let body = std::mem::take(&mut message.payload.content);
+            let domain = message.payload.domain.clone();
             let mut rows = Vec::with_capacity(deliveries.len());
             for record in &mut deliveries {
                 // As every backend enqueues: pending, no lease; Redis assigns `seq`.
@@ -788,9 +881,13 @@ impl QueueStore for RedisStore {
                     index::delivery_entries(record),
                 ));
             }
-            let existing: Option<(Vec<u8>, Vec<String>)> = self
+            let existing: Option<ExistingRow> = self
                 .run(&self.scripts.enqueue, |call| {
-                    call.arg(&mk).arg(message.encode());
+                    call.arg(&mk).arg(message.encode()).arg(body.as_ref());
+                    match &domain {
+                        Some(domain) => call.arg("1").arg(domain),
+                        None => call.arg("").arg(""),
+                    };
                     entries_arg(call, &message_entries);
                     call.arg(rows.len());
                     for ((id, rec, endpoint, entries), record) in rows.iter().zip(&deliveries) {
@@ -805,8 +902,8 @@ impl QueueStore for RedisStore {
                 .await?;
             match existing {
                 None => Ok(Enqueued::Stored),
-                Some((rec, ids)) => {
-                    let mut existing = MessageRecord::decode(&rec)?;
+                Some((rec, ids, body)) => {
+                    let mut existing = stored_message(&rec, body)?;
                     existing.deliveries = parse_ids(&ids)?;
                     Ok(Enqueued::Existing(existing))
                 }
@@ -841,7 +938,8 @@ impl QueueStore for RedisStore {
                 })
                 .await?;
             let mut deliveries = Vec::with_capacity(rows.len());
-            for (id, rec, seq, token, round, attempts, message) in rows {
+            let mut kept = Vec::with_capacity(rows.len());
+            for (id, rec, seq, token, round, attempts, body, domain) in rows {
                 let corrupt =
                     |what: &str| StoreError::corrupt(format!("delivery {id} has no {what}"));
                 let mut record = DeliveryRecord::decode(&rec.ok_or_else(|| corrupt("record"))?)?;
@@ -850,6 +948,8 @@ impl QueueStore for RedisStore {
                 record.status = DeliveryStatus::InFlight;
                 record.due_at_ms = lease_end;
                 record.lease = token;
+                // The record as enqueued (no attempts), for the finish.
+                kept.push(record.clone());
                 record.round_attempts = match round {
                     Some(round) => u32::try_from(number(&round)?).unwrap_or(u32::MAX),
                     None => 0,
@@ -862,9 +962,10 @@ impl QueueStore for RedisStore {
                 };
                 record.finished_at_ms = None;
                 record.cancel_reason = None;
-                let message = MessageRecord::decode(&message.ok_or_else(|| corrupt("message"))?)?;
-                deliveries.push(Claimed::new(record, message.payload));
+                let body = body.ok_or_else(|| corrupt("message body"))?;
+                deliveries.push(Claimed::new(record, Payload::new(body, domain)));
             }
+            self.keep_leased(kept);
             Ok(Claim::new(
                 deliveries,
                 next_due.as_deref().map(number).transpose()?,
@@ -893,9 +994,16 @@ impl QueueStore for RedisStore {
             };
             // Finishing moves the index entries from the open group to the finished one;
             // the script applies them only while the lease holds (so from the open group).
+            // The claim kept the record they are computed from (forgotten now, whatever
+            // the outcome, unless a later claim of this node kept it).
+            let kept = self.kept(id, lease);
             let (removed, added) = match finished {
                 Some(status) => {
-                    let Some(base) = self.enqueued_record(id).await? else {
+                    let base = match kept {
+                        Some(base) => Some(base),
+                        None => self.enqueued_record(id).await?,
+                    };
+                    let Some(base) = base else {
                         return Err(StoreError::lease_lost());
                     };
                     let before = entries_as(&base, DeliveryStatus::InFlight, None);
@@ -1184,7 +1292,6 @@ mod tests {
     use webhook_testkit::RedisServer;
 
     use super::*;
-    use crate::store::Payload;
     use crate::store::fixture;
 
     async fn server() -> RedisServer {
@@ -1293,6 +1400,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(len, 0, "finished entries are deleted");
+    }
+
+    /// A finish on a node that did not claim (a restart with the same name) reads the
+    /// record its index changes come from; the claiming node's kept copy goes with its
+    /// own finish, which is refused once the lease ended.
+    #[tokio::test]
+    async fn a_node_finishes_a_lease_it_did_not_claim() {
+        let server = server().await;
+        let a = store(&server, "t:").await.consumer("a");
+        let restarted = store(&server, "t:").await.consumer("a");
+        let e = endpoint(&a, 4).await;
+        let id = publish(&a, &[e], "r").await[0];
+        let held = claim(&a, 0).await;
+        assert_eq!(a.leased().len(), 1);
+        let failed = Finish::Failed(fixture::response(400, 10, 1));
+        restarted
+            .finish(id, held[0].record.lease, failed)
+            .await
+            .unwrap();
+        let record = a.delivery(id).await.unwrap().unwrap();
+        assert_eq!(record.status, DeliveryStatus::Failed);
+        let scan = |set| Scan {
+            set,
+            start: None,
+            end: None,
+            limit: 10,
+        };
+        let failed_of = index::failed_of(&record.organization, Some(e));
+        assert_eq!(a.scan(scan(failed_of)).await.unwrap().len(), 1);
+        let stale = a.finish(id, held[0].record.lease, delivered(12)).await;
+        assert!(stale.unwrap_err().is_lease_lost());
+        assert!(a.leased().is_empty());
     }
 
     /// The Redis-clock safety net: a lease whose end lies far in the future (its node's
@@ -1423,19 +1562,32 @@ mod tests {
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION, "recorded under a new prefix");
         let () = first
-            .command(redis::cmd("SET").arg("t:sender:schema").arg(3))
+            .command(
+                redis::cmd("SET")
+                    .arg("t:sender:schema")
+                    .arg(SCHEMA_VERSION + 1),
+            )
             .await
             .unwrap();
         let config = RedisConfig::new(server.url()).prefix("t:");
         let refused = RedisStore::connect(&config).await.unwrap_err();
         assert!(refused.is_incompatible(), "{refused}");
         assert!(
-            refused.to_string().contains("schema version 3"),
+            refused.to_string().contains("schema version 4"),
             "{refused}"
         );
 
         let bare = RedisStore::new(config.connect().await.unwrap());
         assert!(bare.config_version().await.unwrap_err().is_incompatible());
+
+        // An older layout (2 kept the payload inside the message's `rec`) is refused too.
+        let () = first
+            .command(redis::cmd("SET").arg("t:sender:schema").arg(2))
+            .await
+            .unwrap();
+        let refused = RedisStore::connect(&config).await.unwrap_err();
+        assert!(refused.is_incompatible(), "{refused}");
+        assert!(refused.to_string().contains("cannot upgrade"), "{refused}");
     }
 
     /// Every key a delivery and its message made is gone once retention removed them:

@@ -32,19 +32,29 @@ pub(crate) trait Tables {
     fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError>;
 }
 
-/// Writes `after` over `before` (absent for a new delivery) and moves its index entries.
+/// Writes `after` over `before` (absent for a new delivery) and moves its index entries:
+/// all of them for a new delivery, the status-dependent ones when its status group or
+/// finish time changed, none otherwise.
 pub(crate) fn write_delivery(
     tables: &mut impl Tables,
     before: Option<&DeliveryRecord>,
     after: &DeliveryRecord,
 ) -> Result<(), StoreError> {
-    let old = before.map(index::delivery_entries).unwrap_or_default();
-    let (removed, added) = index::changes(&old, &index::delivery_entries(after));
-    for entry in &removed {
-        tables.remove_entry(entry)?;
-    }
-    for entry in &added {
-        tables.insert_entry(entry)?;
+    match before {
+        None => {
+            for entry in index::delivery_entries(after) {
+                tables.insert_entry(&entry)?;
+            }
+        }
+        Some(before) if index::status_changed(before, after) => {
+            for entry in index::delivery_status_entries(before) {
+                tables.remove_entry(&entry)?;
+            }
+            for entry in index::delivery_status_entries(after) {
+                tables.insert_entry(&entry)?;
+            }
+        }
+        Some(_) => {}
     }
     tables.put_delivery(after, before.map(DeliveryRecord::is_open))
 }

@@ -133,9 +133,14 @@ end
 local out = {}
 for _, c in ipairs(claimed) do
   local f = redis.call('HMGET', key('d:' .. c[1]), 'rec', 'seq', 'round', 'att', 'mk')
-  -- The payload is the message's: one copy however many endpoints it fans out to.
-  local message = f[5] and redis.call('HGET', key('m:' .. f[5]), 'rec') or false
-  out[#out + 1] = { c[1], f[1], f[2], c[2], f[3], f[4], message }
+  -- The payload is the message's: one copy however many endpoints it fans out to, its
+  -- body raw and its domain (absent when none) beside the record.
+  local body, dom = false, false
+  if f[5] then
+    local m = redis.call('HMGET', key('m:' .. f[5]), 'body', 'dom')
+    body, dom = m[1], m[2]
+  end
+  out[#out + 1] = { c[1], f[1], f[2], c[2], f[3], f[4], body, dom }
 end
 local next_due = false
 if cut_short or #claimed >= limit then

@@ -44,27 +44,39 @@ local function drop_entry(sid)
   end
 end
 
--- Index entries arrive as blocks in ARGV, computed by the engine (store::index): at
--- `i` a count n, then n (set name, member) pairs. Each index set is a sorted set of
--- score 0 under `ix:` + the set name, read with ZRANGE ... BYLEX.
+-- Index entries arrive as blocks in ARGV, computed by the engine (store::index) and
+-- grouped by member: at `i` a count g of groups, then per group its member, a count k
+-- and k set names. Each index set is a sorted set of score 0 under `ix:` + the set name,
+-- read with ZRANGE ... BYLEX. Each function returns the index after the block.
+local function index_block(i, command)
+  local g = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, g do
+    local member, k = ARGV[i], tonumber(ARGV[i + 1])
+    if command then
+      for j = i + 2, i + 1 + k do
+        if command == 'ZADD' then
+          redis.call('ZADD', key('ix:' .. ARGV[j]), 0, member)
+        else
+          redis.call('ZREM', key('ix:' .. ARGV[j]), member)
+        end
+      end
+    end
+    i = i + 2 + k
+  end
+  return i
+end
+
 local function block_end(i)
-  return i + 1 + 2 * tonumber(ARGV[i])
+  return index_block(i, nil)
 end
 
 local function index_remove(i)
-  local n = tonumber(ARGV[i])
-  for j = i + 1, i + 2 * n, 2 do
-    redis.call('ZREM', key('ix:' .. ARGV[j]), ARGV[j + 1])
-  end
-  return i + 1 + 2 * n
+  return index_block(i, 'ZREM')
 end
 
 local function index_add(i)
-  local n = tonumber(ARGV[i])
-  for j = i + 1, i + 2 * n, 2 do
-    redis.call('ZADD', key('ix:' .. ARGV[j]), 0, ARGV[j + 1])
-  end
-  return i + 1 + 2 * n
+  return index_block(i, 'ZADD')
 end
 
 -- Appends an open delivery to its chain. The first of a chain is its head, scheduled at

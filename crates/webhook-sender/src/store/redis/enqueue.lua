@@ -1,17 +1,22 @@
 -- Stores one message and its deliveries, atomically, unless the organization already has
 -- a message with this event id: then nothing is stored and that message is returned as
--- { record, delivery ids }. Returns false when stored.
--- ARGV: prefix, message key ({event}:{org}), message record, message index block, then
--- the delivery count and per delivery: id, record, endpoint, resource key, due (ms),
--- index block.
+-- { record, delivery ids, payload body }. Returns false when stored.
+-- ARGV: prefix, message key ({event}:{org}), message record (payload content left out),
+-- payload body (raw bytes), '1' when the payload has a domain (else ''), the domain,
+-- message index block, then the delivery count and per delivery: id, record, endpoint,
+-- resource key, due (ms), index block.
 local mk = ARGV[2]
 local m = key('m:' .. mk)
-local existing = redis.call('HGET', m, 'rec')
-if existing then
-  return { existing, redis.call('LRANGE', key('md:' .. mk), 0, -1) }
+local existing = redis.call('HMGET', m, 'rec', 'body')
+if existing[1] then
+  return { existing[1], redis.call('LRANGE', key('md:' .. mk), 0, -1), existing[2] }
 end
-redis.call('HSET', m, 'rec', ARGV[3])
-local i = index_add(4)
+if ARGV[5] == '1' then
+  redis.call('HSET', m, 'rec', ARGV[3], 'body', ARGV[4], 'dom', ARGV[6])
+else
+  redis.call('HSET', m, 'rec', ARGV[3], 'body', ARGV[4])
+end
+local i = index_add(7)
 local n = tonumber(ARGV[i])
 i = i + 1
 local touched = {}
