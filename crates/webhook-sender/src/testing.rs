@@ -349,6 +349,16 @@ async fn index_entries_follow_status_changes(store: &dyn Store) {
         limit: 10,
     };
     assert!(store.scan(since).await.unwrap().is_empty(), "failed at 20");
+    let inverted = Scan {
+        set: index::failed_of(&org, None),
+        start: Some(index::oldest_first_from(30)),
+        end: Some(index::oldest_first_from(10)),
+        limit: 10,
+    };
+    assert!(
+        store.scan(inverted).await.unwrap().is_empty(),
+        "a start past the end is an empty scan, not a panic"
+    );
 }
 
 async fn redrive_reopens_failed_deliveries_only(store: &dyn Store) {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use webhook_core::idempotency::{WindowStarts, triple_key};
 
 use super::index::{IndexEntry, Scan};
-use super::queue::{Queue, settle};
+use super::queue::Queue;
 use super::record::{DeliveryRecord, MessageRecord};
-use super::tables::{self, Tables};
+use super::tables::{self, NewMessage, Tables};
 use super::{
     Claim, ClaimRequest, Claimed, ConfigStore, Enqueued, Finish, HistoryStore, QueueStore,
     Snapshot, StoreError, StoreFuture, StoredEndpoint, StoredOrganization, WindowStore,
@@ -39,7 +39,8 @@ struct Records {
     deliveries: HashMap<DeliveryId, DeliveryRecord>,
     /// By event id, then organization (event ids are unique per organization).
     messages: HashMap<EventId, HashMap<OrganizationId, MessageRecord>>,
-    index: BTreeSet<(Vec<u8>, Vec<u8>)>,
+    /// Index sets by name, each an ordered set of members.
+    index: HashMap<Vec<u8>, BTreeSet<Vec<u8>>>,
 }
 
 impl Records {
@@ -90,13 +91,25 @@ impl Tables for Records {
     }
 
     fn insert_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
-        self.index.insert((entry.set.clone(), entry.member.clone()));
+        match self.index.get_mut(entry.set.as_slice()) {
+            Some(members) => {
+                members.insert(entry.member.clone());
+            }
+            None => {
+                let members = BTreeSet::from([entry.member.clone()]);
+                self.index.insert(entry.set.clone(), members);
+            }
+        }
         Ok(())
     }
 
     fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
-        self.index
-            .remove(&(entry.set.clone(), entry.member.clone()));
+        if let Some(members) = self.index.get_mut(entry.set.as_slice()) {
+            members.remove(entry.member.as_slice());
+            if members.is_empty() {
+                self.index.remove(entry.set.as_slice());
+            }
+        }
         Ok(())
     }
 }
@@ -187,16 +200,17 @@ impl QueueStore for MemoryStore {
     fn enqueue(
         &self,
         message: MessageRecord,
-        mut deliveries: Vec<DeliveryRecord>,
+        deliveries: Vec<DeliveryRecord>,
     ) -> StoreFuture<'_, Enqueued> {
+        let mut new = NewMessage::new(message, deliveries);
         self.with(move |state| {
-            if let Some(existing) = tables::existing(&state.records, &message)? {
+            if let Some(existing) = tables::existing(&state.records, &new.message)? {
                 return Ok(Enqueued::Existing(existing));
             }
-            for record in &mut deliveries {
+            for record in &mut new.deliveries {
                 state.queue.push(record);
             }
-            tables::insert_message(&mut state.records, message, &deliveries)
+            tables::insert_message(&mut state.records, &new)
         })
     }
 
@@ -228,12 +242,10 @@ impl QueueStore for MemoryStore {
     fn finish(&self, id: DeliveryId, lease: u64, finish: Finish) -> StoreFuture<'_, ()> {
         self.with(move |state| {
             state.queue.finish(id, lease, &finish)?;
-            let Some(before) = state.records.deliveries.get(&id).cloned() else {
+            let Some(record) = state.records.deliveries.get(&id).cloned() else {
                 return Err(StoreError::corrupt(format!("delivery {id} has no record")));
             };
-            let mut after = before.clone();
-            settle(&mut after, finish);
-            tables::write_delivery(&mut state.records, Some(&before), &after)
+            tables::finish(&mut state.records, record, finish)
         })
     }
 
@@ -308,17 +320,27 @@ impl HistoryStore for MemoryStore {
 
     fn scan(&self, scan: Scan) -> StoreFuture<'_, Vec<Vec<u8>>> {
         self.with(move |state| {
-            let start = match &scan.start {
-                Some(start) => Bound::Included((scan.set.clone(), start.clone())),
-                None => Bound::Included((scan.set.clone(), Vec::new())),
+            let Some(members) = state.records.index.get(scan.set.as_slice()) else {
+                return Ok(Vec::new());
             };
-            Ok(state
-                .records
-                .index
-                .range((start, Bound::Unbounded))
-                .take_while(|(set, member)| *set == scan.set && scan.contains(member))
+            if let (Some(start), Some(end)) = (&scan.start, &scan.end) {
+                if start >= end {
+                    // A cursor past the range's end (BTreeSet::range would panic).
+                    return Ok(Vec::new());
+                }
+            }
+            let start = scan
+                .start
+                .as_deref()
+                .map_or(Bound::Unbounded, Bound::Included);
+            let end = scan
+                .end
+                .as_deref()
+                .map_or(Bound::Unbounded, Bound::Excluded);
+            Ok(members
+                .range::<[u8], _>((start, end))
                 .take(scan.limit)
-                .map(|(_, member)| member.clone())
+                .cloned()
                 .collect())
         })
     }

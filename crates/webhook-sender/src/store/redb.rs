@@ -38,9 +38,9 @@ use tokio::sync::{mpsc, oneshot};
 use webhook_core::idempotency::{WindowStarts, triple_key};
 
 use super::index::{IndexEntry, Scan};
-use super::queue::{Entry, Leased, Parked, Queue, due_again, settle};
+use super::queue::{Entry, Leased, Parked, Queue, due_again};
 use super::record::{DeliveryRecord, MessageRecord, Payload};
-use super::tables::{self, Tables};
+use super::tables::{self, NewMessage, Tables};
 use super::{
     Claim, ClaimRequest, Claimed, ConfigStore, Enqueued, Finish, HistoryStore, QueueStore,
     Snapshot, StoreError, StoreFuture, StoredEndpoint, StoredOrganization, WindowStore,
@@ -88,7 +88,7 @@ enum Op {
     PutOrganization(StoredOrganization, Reply<()>),
     PutWindow(String, i64),
     PruneWindows(i64),
-    Enqueue(MessageRecord, Vec<DeliveryRecord>, Reply<Enqueued>),
+    Enqueue(Box<NewMessage>, Reply<Enqueued>),
     Lease(Vec<Leased>),
     Finish(DeliveryId, Parked, Finish, Reply<()>),
     Redrive(DeliveryId, i64, Reply<bool>),
@@ -373,7 +373,9 @@ impl QueueStore for RedbStore {
         message: MessageRecord,
         deliveries: Vec<DeliveryRecord>,
     ) -> StoreFuture<'_, Enqueued> {
-        self.call(|reply| Op::Enqueue(message, deliveries, reply))
+        // Index entries are computed here, on the caller's thread, not the writer's.
+        let new = Box::new(NewMessage::new(message, deliveries));
+        self.call(|reply| Op::Enqueue(new, reply))
     }
 
     fn claim(&self, request: ClaimRequest) -> StoreFuture<'_, Claim> {
@@ -1029,18 +1031,18 @@ impl Writer {
                     .map_err(StoreError::backend)?;
                 Ok(())
             }),
-            Op::Enqueue(message, mut deliveries, reply) => run!(reply, {
-                if let Some(existing) = tables::existing(tables, &message)? {
+            Op::Enqueue(mut new, reply) => run!(reply, {
+                if let Some(existing) = tables::existing(tables, &new.message)? {
                     return Ok(Enqueued::Existing(existing));
                 }
                 {
                     let mut queue = queue();
-                    for record in &mut deliveries {
+                    for record in &mut new.deliveries {
                         queue.prepare(record);
                         effects.push(Effect::Insert(queue.entry(record)));
                     }
                 }
-                tables::insert_message(tables, message, &deliveries)
+                tables::insert_message(tables, &new)
             }),
             Op::Lease(leases) => quietly!({
                 for leased in leases {
@@ -1055,10 +1057,8 @@ impl Writer {
             }),
             Op::Finish(id, parked, finish, reply) => run!(reply, {
                 effects.push(Effect::Settle(parked, due_again(&finish)));
-                let before = open_record(&tables.open, id)?;
-                let mut after = before.clone();
-                settle(&mut after, finish);
-                tables::write_delivery(tables, Some(&before), &after)
+                let record = open_record(&tables.open, id)?;
+                tables::finish(tables, record, finish)
             }),
             Op::Redrive(id, now_ms, reply) => run!(reply, {
                 let mut queue = queue();
@@ -1100,7 +1100,7 @@ fn refuse(op: Op, error: impl Fn() -> StoreError) {
         | Op::Finish(_, _, _, reply)
         | Op::SetLastPruned(_, reply)
         | Op::Close(reply) => drop(reply.send(Err(error()))),
-        Op::Enqueue(_, _, reply) => drop(reply.send(Err(error()))),
+        Op::Enqueue(_, reply) => drop(reply.send(Err(error()))),
         Op::Redrive(_, _, reply) => drop(reply.send(Err(error()))),
         Op::Cancel(_, _, _, _, reply)
         | Op::RemoveFinished(_, reply)

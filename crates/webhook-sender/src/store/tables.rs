@@ -4,9 +4,9 @@
 //! on its own maps or its write transaction.
 
 use super::index::{self, IndexEntry};
-use super::queue::{Queue, reopen};
+use super::queue::{Queue, reopen, settle};
 use super::record::{DeliveryRecord, MessageRecord};
-use super::{Enqueued, StoreError};
+use super::{Enqueued, Finish, StoreError};
 use crate::delivery::DeliveryStatus;
 use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 
@@ -67,21 +67,64 @@ pub(crate) fn existing(
     tables.message(&message.organization, message.event)
 }
 
+/// A message and its deliveries about to be stored, with every index entry computed
+/// beforehand (outside the store's lock or writer thread).
+#[derive(Debug)]
+pub(crate) struct NewMessage {
+    pub(crate) message: MessageRecord,
+    pub(crate) deliveries: Vec<DeliveryRecord>,
+    entries: Vec<IndexEntry>,
+}
+
+impl NewMessage {
+    pub(crate) fn new(mut message: MessageRecord, deliveries: Vec<DeliveryRecord>) -> Self {
+        message.deliveries = deliveries.iter().map(|d| d.id).collect();
+        let mut entries = index::message_entries(&message);
+        for delivery in &deliveries {
+            entries.extend(index::delivery_entries(delivery));
+        }
+        Self {
+            message,
+            deliveries,
+            entries,
+        }
+    }
+}
+
 /// Stores a new message and its deliveries (already given their `seq`).
 pub(crate) fn insert_message(
     tables: &mut impl Tables,
-    mut message: MessageRecord,
-    deliveries: &[DeliveryRecord],
+    new: &NewMessage,
 ) -> Result<Enqueued, StoreError> {
-    message.deliveries = deliveries.iter().map(|d| d.id).collect();
-    for entry in index::message_entries(&message) {
-        tables.insert_entry(&entry)?;
+    for entry in &new.entries {
+        tables.insert_entry(entry)?;
     }
-    tables.put_message(&message)?;
-    for delivery in deliveries {
-        write_delivery(tables, None, delivery)?;
+    tables.put_message(&new.message)?;
+    for delivery in &new.deliveries {
+        tables.put_delivery(delivery, None)?;
     }
     Ok(Enqueued::Stored)
+}
+
+/// Ends a lease in the record: the attempt, the new status, and the index entries that
+/// move when it finished (delivered or failed).
+pub(crate) fn finish(
+    tables: &mut impl Tables,
+    mut record: DeliveryRecord,
+    finish: Finish,
+) -> Result<(), StoreError> {
+    let before = matches!(finish, Finish::Delivered(_) | Finish::Failed(_))
+        .then(|| index::delivery_status_entries(&record));
+    settle(&mut record, finish);
+    if let Some(before) = before {
+        for entry in &before {
+            tables.remove_entry(entry)?;
+        }
+        for entry in index::delivery_status_entries(&record) {
+            tables.insert_entry(&entry)?;
+        }
+    }
+    tables.put_delivery(&record, Some(true))
 }
 
 /// Marks an open delivery cancelled. Returns false when it is not open any more.
