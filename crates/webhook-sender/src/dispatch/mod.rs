@@ -208,7 +208,7 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + ABORT_WAIT;
         while lock(&self.in_flight)
             .values()
-            .any(|attempt| attempt.endpoint == endpoint && !attempt.stopped)
+            .any(|attempt| attempt.endpoint == endpoint)
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -219,9 +219,14 @@ impl Engine {
     /// could record (its entry stays, for shutdown to release the lease).
     fn attempt_ended(&self, id: DeliveryId, recorded: bool) {
         let mut in_flight = lock(&self.in_flight);
-        if recorded {
+        let Some(attempt) = in_flight.get_mut(&id) else {
+            return;
+        };
+        // An attempt stopped by its endpoint's deletion has nothing left to release: its
+        // delivery is cancelled.
+        if recorded || self.deletion(attempt.endpoint).is_some() {
             in_flight.remove(&id);
-        } else if let Some(attempt) = in_flight.get_mut(&id) {
+        } else {
             attempt.stopped = true;
         }
     }
