@@ -94,7 +94,8 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| Error::config("cursor is not one this server issued"))?;
-        if bytes.len() < 24 || bytes.len() > 24 + 256 {
+        // Every listing's members are an 8-byte time and a 16-byte id.
+        if bytes.len() != 24 {
             return Err(Error::config("cursor is not one this server issued"));
         }
         Ok(Self(bytes))

@@ -317,22 +317,6 @@ pub(crate) fn member_delivery(member: &[u8]) -> Option<DeliveryId> {
     member_id(member).map(DeliveryId::from_u128)
 }
 
-/// What turns `before` into `after`: the entries to remove and the entries to add.
-#[must_use]
-pub fn changes(before: &[IndexEntry], after: &[IndexEntry]) -> (Vec<IndexEntry>, Vec<IndexEntry>) {
-    let removed = before
-        .iter()
-        .filter(|entry| !after.contains(entry))
-        .cloned()
-        .collect();
-    let added = after
-        .iter()
-        .filter(|entry| !before.contains(entry))
-        .cloned()
-        .collect();
-    (removed, added)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

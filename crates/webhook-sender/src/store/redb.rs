@@ -1133,6 +1133,117 @@ mod tests {
         assert!(error.to_string().contains("newer version"), "{error}");
     }
 
+    #[tokio::test]
+    async fn windows_leases_and_failures_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let store = RedbStore::open(&path).unwrap();
+        let endpoint = EndpointId::generate();
+        store
+            .put_endpoint(StoredEndpoint::new(endpoint, 4, true, b"{}".to_vec()))
+            .await
+            .unwrap();
+        let window = store
+            .claim_idempotency_window("org", "TRANSACTION", "t1", 1_000)
+            .await
+            .unwrap();
+        let (first, second) = (
+            crate::store::fixture::message("org", "a", 0, b"a"),
+            crate::store::fixture::message("org", "b", 0, b"b"),
+        );
+        let (leased, failed) = (
+            DeliveryRecord::new(&first, endpoint, 0),
+            DeliveryRecord::new(&second, endpoint, 0),
+        );
+        let (leased_id, failed_id) = (leased.id, failed.id);
+        store.enqueue(first, vec![leased]).await.unwrap();
+        store.enqueue(second, vec![failed]).await.unwrap();
+        let lease = std::time::Duration::from_secs(10);
+        let claim = store.claim(ClaimRequest::new(0, 10, lease)).await.unwrap();
+        assert_eq!(claim.deliveries.len(), 2);
+        let b = claim
+            .deliveries
+            .iter()
+            .find(|c| c.record.id == failed_id)
+            .unwrap();
+        let attempt = crate::store::fixture::response(400, 1_000, 5);
+        store
+            .finish(failed_id, b.record.lease, Finish::Failed(attempt.clone()))
+            .await
+            .unwrap();
+        // No close: as if the process died.
+        drop(store);
+
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.load().await.unwrap().endpoints.len(), 1);
+        let again = store
+            .claim_idempotency_window("org", "TRANSACTION", "t1", 1_059)
+            .await
+            .unwrap();
+        assert_eq!(again, window, "the window survived");
+        let early = store
+            .claim(ClaimRequest::new(5_000, 10, lease))
+            .await
+            .unwrap();
+        assert!(early.deliveries.is_empty(), "still leased");
+        let late = store
+            .claim(ClaimRequest::new(10_000, 10, lease))
+            .await
+            .unwrap();
+        assert_eq!(late.deliveries.len(), 1, "the lease ran out");
+        assert_eq!(late.deliveries[0].record.id, leased_id);
+        let record = store.delivery(failed_id).await.unwrap().unwrap();
+        assert_eq!(record.status, crate::delivery::DeliveryStatus::Failed);
+        assert_eq!(record.attempts, vec![attempt]);
+        let failures = store
+            .scan(Scan {
+                set: crate::store::index::failed_of(&OrganizationId::from("org"), Some(endpoint)),
+                start: None,
+                end: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(failures.len(), 1, "the failure index survived");
+    }
+
+    #[tokio::test]
+    async fn concurrent_enqueues_share_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path().join("store.redb")).unwrap();
+        let endpoint = EndpointId::generate();
+        store
+            .put_endpoint(StoredEndpoint::new(endpoint, 4, true, b"{}".to_vec()))
+            .await
+            .unwrap();
+        let before = store.commits();
+        let publishes: Vec<_> = (0..200)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let message = crate::store::fixture::message("org", &format!("r{i}"), 0, b"{}");
+                    let delivery = DeliveryRecord::new(&message, endpoint, 0);
+                    store.enqueue(message, vec![delivery]).await
+                })
+            })
+            .collect();
+        for publish in publishes {
+            assert_eq!(publish.await.unwrap().unwrap(), Enqueued::Stored);
+        }
+        let commits = store.commits() - before;
+        assert!(commits < 200, "200 enqueues took {commits} commits");
+        let claim = store
+            .claim(ClaimRequest::new(
+                0,
+                100,
+                std::time::Duration::from_secs(10),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(claim.open, 200);
+        assert_eq!(claim.deliveries.len(), 4, "the endpoint's cap");
+    }
+
     #[test]
     fn a_second_open_of_the_same_file_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();

@@ -596,9 +596,8 @@ impl RedisStore {
                 continue;
             };
             let base = DeliveryRecord::decode(&rec)?;
-            let before = entries_as(&base, DeliveryStatus::Pending, None);
-            let after = entries_as(&base, DeliveryStatus::Cancelled, Some(now_ms));
-            let (removed, added) = index::changes(&before, &after);
+            let removed = entries_as(&base, DeliveryStatus::Pending, None);
+            let added = entries_as(&base, DeliveryStatus::Cancelled, Some(now_ms));
             rows.push((id, removed, added));
         }
         let cancelled: u64 = self
@@ -624,7 +623,8 @@ fn message_key(organization: &OrganizationId, event: EventId) -> String {
     format!("{event}:{}", organization.as_str())
 }
 
-/// The index entries of a delivery (given by its record as enqueued) in another state.
+/// The status-dependent index entries of a delivery (given by its record as enqueued) in
+/// another state: what a status change removes (old state) and adds (new state).
 fn entries_as(
     base: &DeliveryRecord,
     status: DeliveryStatus,
@@ -633,7 +633,7 @@ fn entries_as(
     let mut record = base.clone();
     record.status = status;
     record.finished_at_ms = finished_at_ms;
-    index::delivery_entries(&record)
+    index::delivery_status_entries(&record)
 }
 
 /// Passes index entries as a block, grouped by member (in order of first appearance):
@@ -1006,9 +1006,10 @@ impl QueueStore for RedisStore {
                     let Some(base) = base else {
                         return Err(StoreError::lease_lost());
                     };
-                    let before = entries_as(&base, DeliveryStatus::InFlight, None);
-                    let after = entries_as(&base, status, Some(at));
-                    index::changes(&before, &after)
+                    (
+                        entries_as(&base, DeliveryStatus::InFlight, None),
+                        entries_as(&base, status, Some(at)),
+                    )
                 }
                 None => (Vec::new(), Vec::new()),
             };
@@ -1040,9 +1041,8 @@ impl QueueStore for RedisStore {
                 if record.status != DeliveryStatus::Failed {
                     return Ok(false);
                 }
-                let before = index::delivery_entries(&record);
-                let after = entries_as(&record, DeliveryStatus::Pending, None);
-                let (removed, added) = index::changes(&before, &after);
+                let removed = index::delivery_status_entries(&record);
+                let added = entries_as(&record, DeliveryStatus::Pending, None);
                 let fin = record
                     .finished_at_ms
                     .map(|fin| fin.to_string())
