@@ -262,7 +262,8 @@ impl Publisher<'_> {
             .sender
             .publish(Publish::event(self.org, event_type, entity, data))
             .await?;
-        self.deliveries.extend(receipt.deliveries);
+        self.deliveries
+            .extend(receipt.deliveries.iter().map(|d| d.id));
         self.events += 1;
         Ok(())
     }
@@ -294,7 +295,8 @@ impl Publisher<'_> {
             .sender
             .publish(Publish::domain(self.org, domain, resource))
             .await?;
-        self.deliveries.extend(receipt.deliveries);
+        self.deliveries
+            .extend(receipt.deliveries.iter().map(|d| d.id));
         self.events += 1;
         Ok(())
     }

@@ -154,7 +154,7 @@ async fn every_style_delivers_verified_typed_events_exactly_once() {
             assert_eq!(again.deliveries, receipt.deliveries, "queued once");
         } else {
             assert_eq!(
-                wait_one_finished(&sender, &org, again.deliveries[0], WAIT)
+                wait_one_finished(&sender, &org, again.deliveries[0].id, WAIT)
                     .await
                     .status,
                 DeliveryStatus::Delivered,
@@ -206,7 +206,8 @@ async fn a_receiver_with_the_wrong_key_makes_the_sender_fail_the_delivery_at_onc
         ))
         .await
         .unwrap();
-    let delivery = wait_one_finished(&sender, &"org-e2e".into(), receipt.deliveries[0], WAIT).await;
+    let delivery =
+        wait_one_finished(&sender, &"org-e2e".into(), receipt.deliveries[0].id, WAIT).await;
     assert_eq!(delivery.status, DeliveryStatus::Failed, "{delivery:?}");
     assert_eq!(delivery.attempts.len(), 1, "401 is not retried");
     assert_eq!(delivery.attempts[0].status(), Some(401));

@@ -67,7 +67,7 @@ async fn publish(sender: &Sender, range: std::ops::Range<u64>) -> Vec<DeliveryId
             ))
             .await
             .unwrap();
-        ids.push(receipt.deliveries[0]);
+        ids.push(receipt.deliveries[0].id);
     }
     ids
 }

@@ -142,7 +142,7 @@ async fn publish(sender: &Sender, n: u64) -> Result<DeliveryId, webhook_sender::
             json!({ "n": n }),
         ))
         .await
-        .map(|receipt| receipt.deliveries[0])
+        .map(|receipt| receipt.deliveries[0].id)
 }
 
 #[test]

@@ -64,8 +64,8 @@ async fn the_receiver_answers_413_over_its_limit_and_the_sender_does_not_retry()
         )
         .await
         .unwrap();
-    let small = sender.publish(event(1, 100)).await.unwrap().deliveries[0];
-    let large = sender.publish(event(2, 4096)).await.unwrap().deliveries[0];
+    let small = sender.publish(event(1, 100)).await.unwrap().deliveries[0].id;
+    let large = sender.publish(event(2, 4096)).await.unwrap().deliveries[0].id;
     assert_eq!(
         wait_one_finished(&sender, &ORGANIZATION.into(), small, WAIT)
             .await
@@ -160,7 +160,7 @@ async fn the_sender_reads_at_most_8_kib_of_an_endless_answer() {
         )
         .await
         .unwrap();
-    let id = sender.publish(event(1, 10)).await.unwrap().deliveries[0];
+    let id = sender.publish(event(1, 10)).await.unwrap().deliveries[0].id;
     let delivery = wait_one_finished(&sender, &ORGANIZATION.into(), id, WAIT).await;
     assert_eq!(delivery.status, DeliveryStatus::Delivered, "{delivery:?}");
     assert_eq!(delivery.attempts.len(), 2);

@@ -219,7 +219,7 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
             ))
             .await
             .unwrap();
-        ids.extend(receipt.deliveries);
+        ids.extend(receipt.deliveries.iter().map(|d| d.id));
         let receipt = sender
             .publish(Publish::domain(
                 ORGANIZATION,
@@ -229,7 +229,7 @@ async fn no_secret_reaches_logs_debug_output_or_errors() {
             ))
             .await
             .unwrap();
-        ids.extend(receipt.deliveries);
+        ids.extend(receipt.deliveries.iter().map(|d| d.id));
         if round == 0 {
             organizations
                 .rotate_secret(

@@ -204,8 +204,13 @@ async fn a_name_that_re_resolves_to_a_forbidden_address_is_refused_at_connect_ti
             .await
             .unwrap();
         let receipt = sender.publish(event()).await.unwrap();
-        let delivery =
-            wait_one_finished(&sender, &ORGANIZATION.into(), receipt.deliveries[0], WAIT).await;
+        let delivery = wait_one_finished(
+            &sender,
+            &ORGANIZATION.into(),
+            receipt.deliveries[0].id,
+            WAIT,
+        )
+        .await;
         assert_eq!(delivery.status, DeliveryStatus::Failed, "{forbidden:?}");
         assert_eq!(delivery.attempts.len(), 1, "refused, not retried");
         assert!(
@@ -255,8 +260,13 @@ async fn redirects_are_never_followed() {
             .await
             .unwrap();
         let receipt = sender.publish(event()).await.unwrap();
-        let delivery =
-            wait_one_finished(&sender, &ORGANIZATION.into(), receipt.deliveries[0], WAIT).await;
+        let delivery = wait_one_finished(
+            &sender,
+            &ORGANIZATION.into(),
+            receipt.deliveries[0].id,
+            WAIT,
+        )
+        .await;
         assert_eq!(delivery.status, DeliveryStatus::Failed, "{status}");
         assert_eq!(delivery.attempts.len(), 1, "a redirect fails at once");
         assert_eq!(delivery.attempts[0].status(), Some(status));

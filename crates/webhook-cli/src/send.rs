@@ -203,7 +203,7 @@ async fn deliver(
         }
     };
     let receipt = sender.publish(publish).await.map_err(Failure::usage)?;
-    let Some(&delivery_id) = receipt.deliveries.first() else {
+    let Some(delivery_id) = receipt.deliveries.first().map(|d| d.id) else {
         return Err(Failure::failed("no delivery was queued"));
     };
 

@@ -45,11 +45,37 @@ impl Registry {
     }
 }
 
+/// Whose an API token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenOwner {
+    pub(crate) organization: OrganizationId,
+    pub(crate) token: String,
+}
+
+fn token_index<'a>(
+    organizations: impl IntoIterator<Item = &'a Organization>,
+) -> HashMap<String, TokenOwner> {
+    organizations
+        .into_iter()
+        .flat_map(|organization| {
+            organization.profile.tokens.iter().map(|token| {
+                let owner = TokenOwner {
+                    organization: organization.id.clone(),
+                    token: token.id.clone(),
+                };
+                (token.hash.clone(), owner)
+            })
+        })
+        .collect()
+}
+
 /// Endpoints, organizations and the endpoints' rate limits, as last loaded or changed.
 #[derive(Debug, Default)]
 pub(crate) struct LiveConfig {
     registry: RwLock<Registry>,
     organizations: RwLock<HashMap<OrganizationId, Arc<Organization>>>,
+    /// API token hash → its organization and token id.
+    tokens: RwLock<HashMap<String, TokenOwner>>,
     rates: Mutex<RateLimits>,
     /// The store's configuration version this configuration matches.
     version: AtomicU64,
@@ -86,10 +112,12 @@ impl LiveConfig {
             .registry
             .write()
             .unwrap_or_else(PoisonError::into_inner) = registry;
+        let tokens = token_index(organizations.values().map(AsRef::as_ref));
         *self
             .organizations
             .write()
             .unwrap_or_else(PoisonError::into_inner) = organizations;
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
         *lock(&self.rates) = rates;
         Ok(())
     }
@@ -156,11 +184,38 @@ impl LiveConfig {
             .remove(id);
     }
 
-    pub(crate) fn put_organization(&self, organization: Organization) {
-        self.organizations
-            .write()
+    /// Every organization, by id.
+    pub(crate) fn organizations(&self) -> Vec<Arc<Organization>> {
+        let mut all: Vec<_> = self
+            .organizations
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(organization.id.clone(), Arc::new(organization));
+            .values()
+            .cloned()
+            .collect();
+        all.sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        all
+    }
+
+    /// The owner of the API token with this hash.
+    pub(crate) fn token_owner(&self, hash: &str) -> Option<TokenOwner> {
+        self.tokens
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hash)
+            .cloned()
+    }
+
+    /// Makes an organization live (after the store has it).
+    pub(crate) fn put_organization(&self, organization: Organization) {
+        let mut organizations = self
+            .organizations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        organizations.insert(organization.id.clone(), Arc::new(organization));
+        // Token changes are rare; rebuilding keeps the index exact (revoked tokens leave).
+        let tokens = token_index(organizations.values().map(AsRef::as_ref));
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
     }
 
     /// The endpoints' rate limits.

@@ -38,6 +38,7 @@ enum Kind {
     Config(String),
     Forbidden(ForbiddenAddress),
     NotFound(&'static str),
+    Conflict(&'static str),
     Store,
     Shutdown,
     Internal(&'static str),
@@ -61,6 +62,13 @@ impl Error {
     pub(crate) fn not_found(what: &'static str) -> Self {
         Self {
             kind: Kind::NotFound(what),
+            source: None,
+        }
+    }
+
+    pub(crate) fn conflict(what: &'static str) -> Self {
+        Self {
+            kind: Kind::Conflict(what),
             source: None,
         }
     }
@@ -106,6 +114,13 @@ impl Error {
         matches!(self.kind, Kind::NotFound(_))
     }
 
+    /// Whether the call would create something that already exists (an organization id
+    /// taken).
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(self.kind, Kind::Conflict(_))
+    }
+
     /// Whether the store failed; nothing was (durably) done.
     #[must_use]
     pub fn is_store(&self) -> bool {
@@ -145,6 +160,7 @@ impl fmt::Display for Error {
             Kind::Config(message) => write!(f, "invalid configuration: {message}"),
             Kind::Forbidden(class) => write!(f, "endpoint address is forbidden ({class})"),
             Kind::NotFound(what) => write!(f, "{what} not found"),
+            Kind::Conflict(what) => write!(f, "{what} already exists"),
             Kind::Store => match &self.source {
                 Some(source) => write!(f, "store failed: {source}"),
                 None => f.write_str("store failed"),

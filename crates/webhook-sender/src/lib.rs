@@ -163,8 +163,9 @@ pub use http::{
 pub use ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 pub use manage::{Endpoints, Organizations};
 pub use message::{Message, MessageWithDeliveries};
+pub use organization::{IssuedToken, OrganizationInfo, TokenInfo};
 pub use outcome::{Outcome, OutcomeStatus};
-pub use publish::{Publish, PublishReceipt};
+pub use publish::{Publish, PublishReceipt, QueuedDelivery};
 pub use retention::Retention;
 pub use retry::RetryPolicy;
 pub use secret::Secret;

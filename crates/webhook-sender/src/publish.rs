@@ -25,7 +25,7 @@ use webhook_core::idempotency::IdempotencyKey;
 
 use crate::delivery::{duration_millis, to_millis};
 use crate::error::Error;
-use crate::ids::{DeliveryId, EventId, OrganizationId};
+use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 use crate::sender::Sender;
 use crate::store::{DeliveryRecord, Enqueued, MessageRecord, Payload};
 
@@ -110,7 +110,24 @@ pub struct PublishReceipt {
     /// The idempotency key (the event JSON's `idempotencyKey`).
     pub idempotency_key: String,
     /// The deliveries, one per endpoint.
-    pub deliveries: Vec<DeliveryId>,
+    pub deliveries: Vec<QueuedDelivery>,
+}
+
+impl PublishReceipt {
+    /// The deliveries' ids, in the receipt's order.
+    #[must_use]
+    pub fn delivery_ids(&self) -> Vec<DeliveryId> {
+        self.deliveries.iter().map(|d| d.id).collect()
+    }
+}
+
+/// One delivery a publish queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedDelivery {
+    /// The delivery.
+    pub id: DeliveryId,
+    /// The endpoint it goes to.
+    pub endpoint: EndpointId,
 }
 
 impl Sender {
@@ -205,19 +222,36 @@ impl Sender {
                 DeliveryRecord::new(&message, endpoint.spec.id, due)
             })
             .collect();
-        let ids: Vec<DeliveryId> = deliveries.iter().map(|d| d.id).collect();
+        let queued: Vec<QueuedDelivery> = deliveries
+            .iter()
+            .map(|d| QueuedDelivery {
+                id: d.id,
+                endpoint: d.endpoint,
+            })
+            .collect();
         let receipt = match engine.store.enqueue(message, deliveries).await? {
             Enqueued::Stored => PublishReceipt {
                 event_id,
                 idempotency_key: key.into_string(),
-                deliveries: ids,
+                deliveries: queued,
             },
             Enqueued::Existing(existing) => {
                 tracing::debug!(event.id = %event_id, "event id already published; not queued again");
+                // Deliveries retention already removed are left out.
+                let deliveries = engine
+                    .store
+                    .deliveries(existing.deliveries)
+                    .await?
+                    .iter()
+                    .map(|d| QueuedDelivery {
+                        id: d.id,
+                        endpoint: d.endpoint,
+                    })
+                    .collect();
                 return Ok(PublishReceipt {
                     event_id,
                     idempotency_key: existing.idempotency_key,
-                    deliveries: existing.deliveries,
+                    deliveries,
                 });
             }
         };

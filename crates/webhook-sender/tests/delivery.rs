@@ -160,7 +160,7 @@ async fn every_scheme_delivers_and_verifies_end_to_end() {
         assert_eq!(done[0].status, OutcomeStatus::Delivered);
         assert_eq!(done[0].attempts, 1);
         let delivery = sender
-            .delivery(&ORG.into(), receipt.deliveries[0])
+            .delivery(&ORG.into(), receipt.deliveries[0].id)
             .await
             .unwrap()
             .unwrap();

@@ -177,7 +177,7 @@ async fn graceful_shutdown_releases_unfinished_attempts_for_the_next_sender() {
             ))
             .await
             .unwrap();
-        deliveries.extend(receipt.deliveries);
+        deliveries.extend(receipt.deliveries.iter().map(|d| d.id));
     }
     server.wait_for(2).await;
     let started = Instant::now();

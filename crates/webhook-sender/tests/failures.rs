@@ -43,7 +43,7 @@ async fn a_failed_delivery_is_redriven_with_its_history() {
         .unwrap();
     let mut watch = sender.outcomes();
     let receipt = sender.publish(event("t1")).await.unwrap();
-    let id = receipt.deliveries[0];
+    let id = receipt.deliveries[0].id;
     let failed = outcomes(&mut watch, 1).await.remove(0);
     assert_eq!(
         (failed.delivery, failed.status),
@@ -118,13 +118,13 @@ async fn an_endpoints_failures_since_a_time_are_redriven() {
         .await
         .unwrap();
     redriven.sort();
-    let mut expected = late.clone();
+    let mut expected: Vec<_> = late.iter().map(|d| d.id).collect();
     expected.sort();
     assert_eq!(redriven, expected, "only the failures after `since`");
     let done = outcomes(&mut watch, 2).await;
     assert!(done.iter().all(|o| o.status == OutcomeStatus::Delivered));
     let early = sender
-        .delivery(&"org".into(), early.deliveries[0])
+        .delivery(&"org".into(), early.deliveries[0].id)
         .await
         .unwrap()
         .unwrap();
@@ -186,9 +186,11 @@ async fn the_breaker_pauses_a_failing_endpoint_then_probes_it() {
     let done = outcomes(&mut watch, 2).await;
     assert!(done.iter().all(|o| o.status == OutcomeStatus::Delivered));
     let delivered: Vec<_> = done.iter().map(|o| o.delivery).collect();
-    assert!(delivered.contains(&first.deliveries[0]) && delivered.contains(&second.deliveries[0]));
+    assert!(
+        delivered.contains(&first.deliveries[0].id) && delivered.contains(&second.deliveries[0].id)
+    );
     let second = sender
-        .delivery(&"org".into(), second.deliveries[0])
+        .delivery(&"org".into(), second.deliveries[0].id)
         .await
         .unwrap()
         .unwrap();

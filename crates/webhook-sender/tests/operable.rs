@@ -99,6 +99,7 @@ on_every_backend!(
     pause_loses_nothing_and_resume_sends_in_order,
     a_partial_update_keeps_the_rotation_overlap,
     retention_removes_old_records_and_keeps_the_rest_across_a_restart,
+    organizations_and_api_tokens_survive_a_restart_and_revoke_at_once,
 );
 
 fn org(name: &str) -> OrganizationId {
@@ -189,8 +190,8 @@ async fn messages_and_every_filter_of_every_listing(backend: Backend) {
         .publish(event("org-f", EventType::TransactionConfirmed, "t-1", 2))
         .await
         .unwrap();
-    let mut all_ids = wallet.deliveries.clone();
-    all_ids.extend(&tx.deliveries);
+    let mut all_ids = wallet.delivery_ids();
+    all_ids.extend(tx.delivery_ids());
     wait_finished(&sender, &o, &all_ids).await;
 
     // The message by event id, with its deliveries and their statuses.
@@ -272,7 +273,7 @@ async fn messages_and_every_filter_of_every_listing(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(failed.endpoint, failing);
-    assert!(wallet.deliveries.contains(&failed.id));
+    assert!(wallet.delivery_ids().contains(&failed.id));
     assert_eq!(
         deliveries(DeliveryFilter::default().status(StatusFilter::Delivered))
             .await
@@ -305,13 +306,13 @@ async fn messages_and_every_filter_of_every_listing(backend: Backend) {
     );
     assert_eq!(
         deliveries(DeliveryFilter::default().created(TimeRange::default().from(between))).await,
-        set(&tx.deliveries)
+        set(&tx.delivery_ids())
     );
     let page_of_one = sender
         .deliveries(&o, &DeliveryFilter::default(), &page(1))
         .await
         .unwrap();
-    assert_eq!(page_of_one.items[0].id, tx.deliveries[0], "newest first");
+    assert_eq!(page_of_one.items[0].id, tx.deliveries[0].id, "newest first");
     assert!(page_of_one.next_cursor.is_some());
 
     // Failures since a time, of one endpoint or of the organization.
@@ -370,7 +371,7 @@ async fn a_page_walk_under_concurrent_publishing_sees_each_record_once(backend: 
                     ))
                     .await
                     .unwrap();
-                ids.extend(receipt.deliveries);
+                ids.extend(receipt.deliveries.iter().map(|d| d.id));
             }
             ids
         }));
@@ -438,7 +439,7 @@ async fn another_organizations_ids_are_not_found(backend: Backend) {
         .publish(event("org-a", EventType::WalletCreated, "w", 0))
         .await
         .unwrap();
-    let delivery = receipt.deliveries[0];
+    let delivery = receipt.deliveries[0].id;
     wait_finished(&sender, &mine, &[delivery]).await;
 
     let endpoints = sender.endpoints();
@@ -551,7 +552,7 @@ async fn delete_cancels_open_deliveries_and_nothing_is_sent_after_it(backend: Ba
             ))
             .await
             .unwrap();
-        ids.extend(receipt.deliveries);
+        ids.extend(receipt.deliveries.iter().map(|d| d.id));
     }
     server.wait_for(1).await; // one attempt hangs in flight
     sender.endpoints().delete(&o, endpoint).await.unwrap();
@@ -724,7 +725,7 @@ async fn retention_removes_old_records_and_keeps_the_rest_across_a_restart(backe
         .publish(event("org-r", EventType::WalletCreated, "w-old", 0))
         .await
         .unwrap();
-    wait_finished(&sender, &o, &old.deliveries).await;
+    wait_finished(&sender, &o, &old.delivery_ids()).await;
     let unrouted = sender
         .publish(event("org-r", EventType::CustomerCreated, "c-1", 0))
         .await
@@ -737,7 +738,7 @@ async fn retention_removes_old_records_and_keeps_the_rest_across_a_restart(backe
         .publish(event("org-r", EventType::WalletCreated, "w-new", 1))
         .await
         .unwrap();
-    wait_finished(&sender, &o, &fresh.deliveries).await;
+    wait_finished(&sender, &o, &fresh.delivery_ids()).await;
     let statuses = |ids: Vec<DeliveryId>| {
         let sender = sender.clone();
         let o = o.clone();
@@ -750,10 +751,10 @@ async fn retention_removes_old_records_and_keeps_the_rest_across_a_restart(backe
         }
     };
     eventually("the delivered delivery is pruned", || async {
-        statuses(old.deliveries.clone()).await.contains(&None)
+        statuses(old.delivery_ids()).await.contains(&None)
     })
     .await;
-    let kept = statuses(old.deliveries.clone()).await;
+    let kept = statuses(old.delivery_ids()).await;
     assert!(kept.contains(&Some(DeliveryStatus::Failed)), "{kept:?}");
     assert!(
         sender.message(&o, old.event_id).await.unwrap().is_some(),
@@ -767,7 +768,7 @@ async fn retention_removes_old_records_and_keeps_the_rest_across_a_restart(backe
             .is_none()
     );
     assert!(
-        statuses(fresh.deliveries.clone())
+        statuses(fresh.delivery_ids())
             .await
             .iter()
             .all(Option::is_some),
@@ -783,7 +784,7 @@ async fn retention_removes_old_records_and_keeps_the_rest_across_a_restart(backe
         || async { sender.message(&o, old.event_id).await.unwrap().is_none() },
     )
     .await;
-    for id in &old.deliveries {
+    for id in &old.delivery_ids() {
         assert!(sender.delivery(&o, *id).await.unwrap().is_none());
     }
     let remaining = sender
@@ -794,7 +795,7 @@ async fn retention_removes_old_records_and_keeps_the_rest_across_a_restart(backe
         remaining
             .items
             .iter()
-            .all(|d| fresh.deliveries.contains(&d.id)),
+            .all(|d| fresh.delivery_ids().contains(&d.id)),
         "only the young ones' failed delivery may stay"
     );
     assert!(
@@ -804,5 +805,94 @@ async fn retention_removes_old_records_and_keeps_the_rest_across_a_restart(backe
             .any(|d| d.status == DeliveryStatus::Failed),
         "the fresh failure (1.5 h old) is younger than the failed age"
     );
+    sender.shutdown().await.unwrap();
+}
+
+async fn organizations_and_api_tokens_survive_a_restart_and_revoke_at_once(backend: Backend) {
+    let sender = backend.builder().await.build().await.unwrap();
+    let orgs = sender.organizations();
+    let created = orgs
+        .create("org-b", Some("Bravo Ltd".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(created.name.as_deref(), Some("Bravo Ltd"));
+    assert!(!created.has_secret);
+    orgs.create("org-a", None).await.unwrap();
+    let again = orgs
+        .create("org-a", Some("other".to_owned()))
+        .await
+        .unwrap_err();
+    assert!(again.is_conflict(), "{again}");
+    assert!(orgs.create("", None).await.unwrap_err().is_invalid());
+    let long = "n".repeat(257);
+    assert!(
+        orgs.create("org-c", Some(long))
+            .await
+            .unwrap_err()
+            .is_invalid()
+    );
+    assert!(
+        orgs.get(&org("org-c")).is_none(),
+        "a refused create stores nothing"
+    );
+
+    let first = orgs.issue_token(&org("org-a")).await.unwrap();
+    let second = orgs.issue_token(&org("org-a")).await.unwrap();
+    assert!(first.token.starts_with("whtok_") && first.token.len() == 6 + 43);
+    assert_ne!(first.token.as_str(), second.token.as_str());
+    assert!(
+        !format!("{first:?}").contains(first.token.as_str()),
+        "Debug hides the text"
+    );
+    assert!(
+        orgs.issue_token(&org("nobody"))
+            .await
+            .unwrap_err()
+            .is_not_found(),
+        "no token for an organization that does not exist"
+    );
+    let owner = orgs.authenticate(&first.token).await.unwrap();
+    assert_eq!(owner, Some((org("org-a"), first.id.clone())));
+    assert_eq!(orgs.authenticate("whtok_guess").await.unwrap(), None);
+    assert_eq!(orgs.authenticate("").await.unwrap(), None);
+
+    orgs.revoke_token(&org("org-a"), &first.id).await.unwrap();
+    assert_eq!(
+        orgs.authenticate(&first.token).await.unwrap(),
+        None,
+        "revoked at once"
+    );
+    assert!(
+        orgs.revoke_token(&org("org-b"), &second.id)
+            .await
+            .unwrap_err()
+            .is_not_found(),
+        "another organization's token id is not found"
+    );
+    assert!(
+        orgs.revoke_token(&org("org-a"), &first.id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let listed: Vec<_> = orgs.list().into_iter().map(|o| o.id).collect();
+    assert_eq!(listed, vec![org("org-a"), org("org-b")], "by id");
+    sender.shutdown().await.unwrap();
+
+    // What the store kept: the organizations, the live token, not the revoked one.
+    let sender = backend.builder().await.build().await.unwrap();
+    let orgs = sender.organizations();
+    let a = orgs.get(&org("org-a")).unwrap();
+    assert_eq!(a.tokens.len(), 1);
+    assert_eq!(a.tokens[0].id, second.id);
+    assert_eq!(
+        orgs.get(&org("org-b")).unwrap().name.as_deref(),
+        Some("Bravo Ltd")
+    );
+    assert_eq!(
+        orgs.authenticate(&second.token).await.unwrap(),
+        Some((org("org-a"), second.id.clone()))
+    );
+    assert_eq!(orgs.authenticate(&first.token).await.unwrap(), None);
     sender.shutdown().await.unwrap();
 }

@@ -56,7 +56,7 @@ async fn run(sender: &Sender) -> (Vec<String>, DeliveryStatus) {
     let receipt = sender.publish(event("t1")).await.unwrap();
     outcomes(&mut watch, 1).await;
     let delivery = sender
-        .delivery(&"org".into(), receipt.deliveries[0])
+        .delivery(&"org".into(), receipt.deliveries[0].id)
         .await
         .unwrap()
         .unwrap();
@@ -144,7 +144,7 @@ async fn timeouts_and_refused_connections_are_retried() {
     assert_eq!(outcome.attempts, 3);
     assert_eq!(outcome.last_status, None);
     let delivery = sender
-        .delivery(&"org".into(), receipt.deliveries[0])
+        .delivery(&"org".into(), receipt.deliveries[0].id)
         .await
         .unwrap()
         .unwrap();

@@ -460,7 +460,7 @@ async fn every_iana_special_purpose_block_is_refused_at_connect_time() {
     let receipt = sender.publish(publish()).await.unwrap();
     assert_eq!(receipt.deliveries.len(), targets.len());
     outcomes(&mut watch, targets.len()).await;
-    for id in receipt.deliveries {
+    for id in receipt.deliveries.iter().map(|d| d.id) {
         let delivery = sender.delivery(&"org".into(), id).await.unwrap().unwrap();
         let (name, addr) = &names[&delivery.endpoint];
         assert_eq!(delivery.status, DeliveryStatus::Failed, "{name} → {addr}");
@@ -599,7 +599,7 @@ async fn rebinding_to_a_forbidden_address_is_refused_at_connect_time() {
     let receipt = sender.publish(publish()).await.unwrap();
     outcomes(&mut watch, 1).await;
     let delivery = sender
-        .delivery(&"org".into(), receipt.deliveries[0])
+        .delivery(&"org".into(), receipt.deliveries[0].id)
         .await
         .unwrap()
         .unwrap();

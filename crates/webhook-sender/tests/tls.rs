@@ -63,7 +63,7 @@ async fn deliver(sender: &Sender, url: String) -> webhook_sender::Delivery {
         .unwrap();
     outcomes(&mut watch, 1).await;
     sender
-        .delivery(&"org".into(), receipt.deliveries[0])
+        .delivery(&"org".into(), receipt.deliveries[0].id)
         .await
         .unwrap()
         .unwrap()

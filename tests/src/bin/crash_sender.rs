@@ -226,7 +226,7 @@ async fn run(args: Args) -> Result<(), String> {
                     .await
                     .map_err(|e| format!("publish {index}: {e}"))?;
                 match receipt.deliveries.first() {
-                    Some(delivery) => println!("acked {index} {delivery}"),
+                    Some(delivery) => println!("acked {index} {}", delivery.id),
                     None => return Err(format!("event {index} fanned out to no endpoint")),
                 }
             }

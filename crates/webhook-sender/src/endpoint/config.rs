@@ -71,6 +71,7 @@ pub struct EndpointConfig {
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) paused: bool,
     pub(crate) headers: CustomHeaders,
+    pub(crate) description: String,
 }
 
 impl EndpointConfig {
@@ -93,6 +94,7 @@ impl EndpointConfig {
             rate_limit: None,
             paused: false,
             headers: CustomHeaders::default(),
+            description: String::new(),
         }
     }
 
@@ -215,6 +217,13 @@ impl EndpointConfig {
         self
     }
 
+    /// A note about the endpoint for operators, at most 1 KiB. Default: empty.
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
     /// The organization.
     #[must_use]
     pub fn organization(&self) -> &OrganizationId {
@@ -260,6 +269,7 @@ pub struct EndpointUpdate {
     pub(crate) max_concurrency: Option<u32>,
     pub(crate) rate_limit: Option<Option<RateLimit>>,
     pub(crate) headers: Option<CustomHeaders>,
+    pub(crate) description: Option<String>,
 }
 
 /// New subscriptions, which must fit the endpoint's style.
@@ -331,6 +341,13 @@ impl EndpointUpdate {
                 .map(|(n, v)| (n.into(), v.into()))
                 .collect(),
         ));
+        self
+    }
+
+    /// A new description.
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
         self
     }
 }

@@ -69,4 +69,9 @@ pub struct EndpointInfo {
     pub public_keys: Vec<String>,
     /// When it was created, Unix ms.
     pub created_at_ms: i64,
+    /// What the operator wrote about it (empty when nothing).
+    pub description: String,
+    /// The names of its custom headers (their values may be credentials and are not
+    /// shown).
+    pub header_names: Vec<String>,
 }

@@ -18,6 +18,7 @@ use crate::store::StoredEndpoint;
 use crate::store::record::{decode_versioned, encode_versioned};
 
 const MAX_URL_LEN: usize = 2048;
+const MAX_DESCRIPTION_LEN: usize = 1024;
 
 /// Headers an endpoint's custom headers may not set: the scheme's own and transport ones.
 const RESERVED_HEADERS: &[&str] = &[
@@ -55,6 +56,8 @@ pub(crate) struct EndpointSpec {
     pub(crate) state: EndpointState,
     pub(crate) headers: CustomHeaders,
     pub(crate) created_at_ms: i64,
+    #[serde(default)]
+    pub(crate) description: String,
 }
 
 /// A live endpoint: its spec, parsed.
@@ -136,6 +139,7 @@ impl Endpoint {
             },
             headers: config.headers,
             created_at_ms: now_ms,
+            description: config.description,
         };
         Self::checked(spec, max_timeout)
     }
@@ -178,6 +182,9 @@ impl Endpoint {
         if let Some(headers) = update.headers {
             spec.headers = headers;
         }
+        if let Some(description) = update.description {
+            spec.description = description;
+        }
         Self::checked(spec, max_timeout)
     }
 
@@ -197,6 +204,9 @@ impl Endpoint {
         }
         if spec.max_concurrency == 0 {
             return Err(Error::config("max_concurrency must be at least 1"));
+        }
+        if spec.description.len() > MAX_DESCRIPTION_LEN {
+            return Err(Error::config("description must be at most 1024 bytes"));
         }
         Self::from_spec(spec)
     }
@@ -289,6 +299,8 @@ impl Endpoint {
             signing_keys: self.keys.all().count(),
             public_keys: self.keys.public_keys(),
             created_at_ms: self.spec.created_at_ms,
+            description: self.spec.description.clone(),
+            header_names: self.spec.headers.0.iter().map(|(n, _)| n.clone()).collect(),
         }
     }
 }
