@@ -103,7 +103,7 @@ async fn serve(addr: SocketAddr, verifier: Verifier, config: ServerConfig) -> Re
     let local = listener.local_addr().map_err(Failure::failed)?;
     eprintln!("listening on http://{local}/ (Ctrl-C to stop)");
     server::serve(listener, service, config, async {
-        shutdown_signal().await;
+        crate::signal::shutdown().await;
         eprintln!("stopping: answering requests in progress");
     })
     .await
@@ -140,25 +140,4 @@ fn delivery_line(webhook: &VerifiedWebhook, duplicate: bool) -> Value {
     line[kind_field] = Value::from(webhook.kind());
     line["event"] = event;
     line
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut terminate) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

@@ -7,6 +7,7 @@
 //! webhook verify --style event --secret S --headers headers.txt --body body.json
 //! webhook listen --addr 127.0.0.1:8080 --style domain --public-key MFkw…
 //! webhook send   --url http://127.0.0.1:8080/ --style event --secret S --type wallet.created --data wallet.json
+//! WEBHOOK_ADMIN_TOKEN=… webhook serve --addr 127.0.0.1:8000 --store webhook.redb
 //! ```
 //!
 //! Exit codes: 0 success, 1 the operation failed (verification refused, delivery failed),
@@ -16,7 +17,9 @@ mod keygen;
 mod keys;
 mod listen;
 mod send;
+mod serve;
 mod sign;
+mod signal;
 mod verify;
 
 use std::process::ExitCode;
@@ -43,6 +46,8 @@ enum Command {
     Listen(listen::Args),
     /// Deliver one event through the real sender with its retry policy.
     Send(send::Args),
+    /// Run the dispatcher as an HTTP service (REST API, OpenAPI at /openapi.json).
+    Serve(serve::Args),
 }
 
 /// A failure to report: the message, and whether it was the input's fault (exit 2) or
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Listen(args) => listen::run(&args),
         Command::Send(args) => send::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -156,6 +156,8 @@ pub struct IssuedToken {
     pub id: String,
     /// The bearer token, `whtok_` and 43 base64url characters (256 random bits).
     pub token: Zeroizing<String>,
+    /// When it was issued, Unix ms.
+    pub created_at_ms: i64,
 }
 
 impl fmt::Debug for IssuedToken {
@@ -180,7 +182,14 @@ impl IssuedToken {
             hash: token_hash(&token),
             created_at_ms: now_ms,
         };
-        Ok((Self { id, token }, stored))
+        Ok((
+            Self {
+                id,
+                token,
+                created_at_ms: now_ms,
+            },
+            stored,
+        ))
     }
 }
 

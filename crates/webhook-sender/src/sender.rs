@@ -301,6 +301,18 @@ impl Sender {
         Ok(redriven)
     }
 
+    /// Whether the sender is running and its store answers (one cheap read): what a
+    /// readiness probe asks.
+    ///
+    /// # Errors
+    /// [`Error::is_shutdown`], or [`Error::is_store`] when the store does not answer.
+    pub async fn check_ready(&self) -> Result<(), Error> {
+        let engine = self.engine();
+        engine.check_open()?;
+        engine.store.config_version().await?;
+        Ok(())
+    }
+
     /// Stops gracefully: no new publishes or claims; attempts in flight get up to the
     /// shutdown timeout to finish, the rest are abandoned and their deliveries released
     /// (due again at once, no attempt counted); then the store is flushed and closed.

@@ -316,6 +316,25 @@ impl AllowList {
         Self::none().allow_loopback()
     }
 
+    /// Allows loopback and the private networks (`10.0.0.0/8`, `172.16.0.0/12`,
+    /// `192.168.0.0/16`, `fc00::/7`): a service run for development or inside a private
+    /// network. Link-local addresses (cloud metadata at `169.254.169.254`) stay refused.
+    #[must_use]
+    pub fn private_networks() -> Self {
+        let v4 = |a, b, prefix| Cidr {
+            addr: IpAddr::V4(Ipv4Addr::new(a, b, 0, 0)),
+            prefix,
+        };
+        Self::loopback()
+            .allow(v4(10, 0, 8))
+            .allow(v4(172, 16, 12))
+            .allow(v4(192, 168, 16))
+            .allow(Cidr {
+                addr: IpAddr::V6(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)),
+                prefix: 7,
+            })
+    }
+
     /// Adds loopback (`127.0.0.0/8` and `::1`).
     #[must_use]
     pub fn allow_loopback(self) -> Self {

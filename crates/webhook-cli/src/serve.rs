@@ -1,0 +1,92 @@
+//! `webhook serve`: the dispatcher as an HTTP service ([`webhook_server::serve::run`]).
+//!
+//! The admin token comes from the environment variable `WEBHOOK_ADMIN_TOKEN`, never a
+//! flag (every user of the machine can read a process's arguments). Without it the
+//! service starts, but only organization tokens work, so nobody can create an
+//! organization; it says so on stderr. Access logs go to stderr (`RUST_LOG` filters,
+//! default `info`).
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+use clap::Parser;
+use webhook_server::serve::{ServeConfig, StoreChoice};
+
+use crate::Failure;
+
+/// The environment variable holding the admin token.
+const ADMIN_TOKEN_VAR: &str = "WEBHOOK_ADMIN_TOKEN";
+
+#[derive(Debug, Parser)]
+pub(crate) struct Args {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    addr: SocketAddr,
+    /// The embedded redb store file (the default store).
+    #[arg(
+        long,
+        value_name = "FILE.redb",
+        default_value = "webhook.redb",
+        conflicts_with = "redis"
+    )]
+    store: PathBuf,
+    /// A Redis URL instead of the redb file, for several nodes on one store.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Allow endpoints on loopback and private addresses (development and tests).
+    #[arg(long)]
+    allow_private: bool,
+    /// Requests per second each token may make (0: no limit).
+    #[arg(long, default_value_t = webhook_server::api::DEFAULT_RATE_PER_TOKEN)]
+    rate_limit: u32,
+    /// The request body limit in bytes.
+    #[arg(long, default_value_t = webhook_server::api::DEFAULT_BODY_LIMIT)]
+    max_body: usize,
+    /// The connection cap.
+    #[arg(long, default_value_t = webhook_receiver::server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let admin = std::env::var(ADMIN_TOKEN_VAR)
+        .ok()
+        .filter(|t| !t.is_empty());
+    if admin.is_none() {
+        eprintln!("{ADMIN_TOKEN_VAR} is not set: only organization tokens are accepted");
+    }
+    let store = match &args.redis {
+        Some(url) => StoreChoice::Redis(url.clone()),
+        None => StoreChoice::Redb(args.store.clone()),
+    };
+    let mut config = ServeConfig::new(args.addr, store);
+    config.allow_private = args.allow_private;
+    config.rate_per_token = NonZeroU32::new(args.rate_limit);
+    config.body_limit = args.max_body;
+    config.max_connections = args.max_connections;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::failed)?;
+    runtime
+        .block_on(webhook_server::serve::run(
+            config,
+            admin.as_deref(),
+            async {
+                crate::signal::shutdown().await;
+                eprintln!("stopping: answering requests in progress, then draining the sender");
+            },
+        ))
+        .map_err(|e| match e {
+            webhook_server::serve::ServeError::AdminToken(e) => {
+                Failure::usage(format!("{ADMIN_TOKEN_VAR}: {e}"))
+            }
+            e => Failure::failed(e),
+        })
+}
