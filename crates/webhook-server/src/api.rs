@@ -102,7 +102,6 @@ impl Api {
     }
 
     /// The router: mount it in a platform's axum app or serve it as it is.
-    #[must_use]
     pub fn router(self) -> Router {
         let state = AppState {
             sender: self.sender,
