@@ -46,6 +46,10 @@ pub(crate) struct Args {
     /// The connection cap.
     #[arg(long, default_value_t = webhook_receiver::server::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// How long a claimed delivery stays leased, in seconds: after a crash, what was in
+    /// flight is sent again once its lease ends. Endpoint timeouts may be at most half.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(2..=86_400))]
+    lease_seconds: u64,
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
@@ -70,6 +74,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     config.rate_per_token = NonZeroU32::new(args.rate_limit);
     config.body_limit = args.max_body;
     config.max_connections = args.max_connections;
+    config.lease = std::time::Duration::from_secs(args.lease_seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

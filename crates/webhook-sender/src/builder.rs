@@ -37,6 +37,9 @@ use crate::retention::Retention;
 use crate::sender::Sender;
 use crate::store::Store;
 
+/// How long a claimed delivery is leased unless [`Builder::lease`] says otherwise: 120 s.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
 /// Builds a [`Sender`]. Obtained from [`Sender::builder`].
 pub struct Builder {
     store: Option<Arc<dyn Store>>,
@@ -85,7 +88,7 @@ impl Builder {
             clock: Arc::new(SystemClock),
             redactor: Redactor::default(),
             workers: 64,
-            lease: Duration::from_secs(120),
+            lease: DEFAULT_LEASE,
             breaker: BreakerConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),

@@ -43,6 +43,9 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// How long requests in progress get at shutdown.
     pub shutdown_grace: Duration,
+    /// How long a claimed delivery stays leased: after a crash, what was in flight is
+    /// sent again once its lease ends. Endpoint timeouts may be at most half of it.
+    pub lease: Duration,
 }
 
 impl ServeConfig {
@@ -57,6 +60,7 @@ impl ServeConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             max_connections: webhook_receiver::server::DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: Duration::from_secs(10),
+            lease: webhook_sender::builder::DEFAULT_LEASE,
         }
     }
 }
@@ -112,7 +116,9 @@ pub async fn run(
     } else {
         AllowList::none()
     };
-    let builder = Sender::builder().allow_private_networks(allow);
+    let builder = Sender::builder()
+        .allow_private_networks(allow)
+        .lease(config.lease);
     let builder = match &config.store {
         StoreChoice::Redb(path) => {
             builder.store(RedbStore::open(path).map_err(|e| ServeError::Store(e.to_string()))?)
