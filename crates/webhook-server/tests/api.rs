@@ -1413,3 +1413,78 @@ async fn limits_rate_and_routes() {
     );
     api.stop().await;
 }
+
+/// Every log line of this test binary, for the leak check.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_logs_name_the_credential_never_a_token_or_secret() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .init();
+    let api = Service::start(Options::default()).await;
+    let token = api.organization("acme").await;
+    let created = api
+        .post(
+            "/v1/organizations/acme/endpoints",
+            &token,
+            standard_endpoint("http://127.0.0.1:9/x"),
+        )
+        .await;
+    let whsec = created.json["secret"].as_str().unwrap().to_owned();
+    let published = api
+        .post("/v1/organizations/acme/messages", &token,
+            json!({"type": "wallet.created", "entity_id": "w", "data": {"id": "w", "email": "ann@example.com"}}))
+        .await;
+    let event = published.json["event_id"].as_str().unwrap();
+    let message = api
+        .get(&format!("/v1/organizations/acme/messages/{event}"), &token)
+        .await;
+    assert!(
+        !message.json.to_string().contains("ann@example.com"),
+        "the payload is shown redacted"
+    );
+    api.get("/v1/organizations/acme", "whtok_a-guessed-token-value")
+        .await;
+    let token_id = api.get("/v1/organizations/acme", ADMIN).await.json["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.stop().await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("webhook_server::access"),
+        "access lines are logged"
+    );
+    assert!(logs.contains(&token_id), "they name the credential's id");
+    assert!(
+        logs.contains("route=/v1/organizations/{org}/messages"),
+        "by route template"
+    );
+    for secret in [
+        ADMIN,
+        token.as_str(),
+        whsec.as_str(),
+        "whtok_a-guessed-token-value",
+        "acme-webhook-secret-of-some-length",
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+}
