@@ -36,16 +36,36 @@ impl Default for BreakerConfig {
     }
 }
 
-/// A breaker's state.
+/// An endpoint's circuit breaker, as this sender node sees it (breakers are per node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
+pub enum BreakerState {
     /// Counting consecutive failures.
-    Closed { failures: u32 },
-    /// Paused until the given Unix ms.
-    Open { until_ms: i64 },
+    Closed {
+        /// Consecutive failures so far.
+        failures: u32,
+    },
+    /// Nothing is sent until the given Unix ms.
+    Open {
+        /// When a probe may go, Unix ms.
+        until_ms: i64,
+    },
     /// One probe may go; its result decides.
     HalfOpen,
 }
+
+impl BreakerState {
+    /// `closed`, `open` or `half_open`.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Closed { .. } => "closed",
+            Self::Open { .. } => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+use BreakerState as State;
 
 /// Every endpoint's breaker.
 #[derive(Debug)]
@@ -122,6 +142,14 @@ impl Breakers {
     }
 
     /// Forgets an endpoint's breaker (on re-enable or update).
+    /// The endpoint's state (closed with no failures when it has none recorded).
+    pub(crate) fn state(&self, endpoint: EndpointId) -> State {
+        self.states
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(State::Closed { failures: 0 })
+    }
+
     pub(crate) fn reset(&mut self, endpoint: EndpointId) {
         self.states.remove(&endpoint);
     }

@@ -149,7 +149,7 @@ pub mod store;
 pub mod testing;
 
 pub use builder::Builder;
-pub use circuit::BreakerConfig;
+pub use circuit::{BreakerConfig, BreakerState};
 pub use delivery::{AttemptErrorKind, AttemptRecord, AttemptResult, Delivery, DeliveryStatus};
 pub use endpoint::{EndpointConfig, EndpointInfo, EndpointState, EndpointUpdate, RateLimit};
 pub use error::Error;

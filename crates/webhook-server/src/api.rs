@@ -51,7 +51,7 @@ impl fmt::Debug for Api {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) sender: Sender,
-    authorizer: Arc<dyn Authorize>,
+    pub(crate) authorizer: Arc<dyn Authorize>,
     limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     pub(crate) metrics: Option<PrometheusHandle>,
 }
@@ -115,6 +115,7 @@ impl Api {
             .layer(middleware::from_fn_with_state(state.clone(), authenticate))
             .merge(routes::meta::routes())
             .split_for_parts();
+        let v1 = v1.merge(crate::console::routes());
         let openapi = Arc::new(openapi);
         v1.route(
             "/openapi.json",

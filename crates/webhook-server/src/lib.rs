@@ -54,6 +54,7 @@
 
 pub mod api;
 pub mod auth;
+mod console;
 pub mod error;
 mod extract;
 pub mod idempotency;

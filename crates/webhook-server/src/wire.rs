@@ -27,3 +27,9 @@ pub(crate) fn parse_time(name: &str, text: &str) -> ApiResult<OffsetDateTime> {
 pub(crate) fn path_id<T: FromStr>(text: &str, what: &str) -> ApiResult<T> {
     text.parse().map_err(|_| ApiError::not_found(what))
 }
+
+/// Unix ms as a time (the epoch when out of range).
+pub(crate) fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms).saturating_mul(1_000_000))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

@@ -113,6 +113,10 @@ impl crate::manage::Control for Engine {
         lock(&self.breakers).reset(endpoint);
     }
 
+    fn breaker(&self, endpoint: EndpointId) -> crate::circuit::BreakerState {
+        lock(&self.breakers).state(endpoint)
+    }
+
     fn abort_endpoint(
         &self,
         endpoint: EndpointId,

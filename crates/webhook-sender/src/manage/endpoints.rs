@@ -182,6 +182,19 @@ impl Endpoints<'_> {
             .map(|endpoint| endpoint.info())
     }
 
+    /// The endpoint's circuit breaker on this sender node, if the organization has the
+    /// endpoint.
+    #[must_use]
+    pub fn breaker(
+        &self,
+        organization: &OrganizationId,
+        id: EndpointId,
+    ) -> Option<crate::circuit::BreakerState> {
+        self.config
+            .endpoint_of(organization, id)
+            .map(|_| self.engine.breaker(id))
+    }
+
     /// Every endpoint of an organization, oldest first.
     #[must_use]
     pub fn list(&self, organization: &OrganizationId) -> Vec<EndpointInfo> {

@@ -24,6 +24,8 @@ pub(crate) trait Control: Send + Sync + std::fmt::Debug {
     fn max_timeout(&self) -> Duration;
     /// Forgets an endpoint's circuit breaker (after an update or a resume).
     fn reset_breaker(&self, endpoint: EndpointId);
+    /// An endpoint's circuit breaker on this node.
+    fn breaker(&self, endpoint: EndpointId) -> crate::circuit::BreakerState;
     /// Stops every attempt to `endpoint` and keeps new ones from sending; resolves once
     /// the attempts in flight have stopped (bounded).
     fn abort_endpoint(&self, endpoint: EndpointId)

@@ -49,34 +49,34 @@ pub(crate) enum StyleName {
 pub(crate) struct CreateEndpoint {
     /// `https://…` (or `http://…`), at most 2048 bytes. Private and loopback addresses are
     /// refused unless the service allows them.
-    url: String,
-    style: StyleName,
+    pub(crate) url: String,
+    pub(crate) style: StyleName,
     /// For `event` and `standard`: the event types (see `GET /v1/event-types`).
     #[serde(default)]
-    event_types: Vec<String>,
+    pub(crate) event_types: Vec<String>,
     /// For `domain`: `TRANSACTION`, `WALLET`, `APPROVAL`.
     #[serde(default)]
-    domains: Vec<String>,
+    pub(crate) domains: Vec<String>,
     /// `event`: an own HMAC secret (`whsec_…` or text), else the organization's signs.
     /// `standard`: `whsec_…` (v1) or `whsk_…` (v1a); without it a `whsec_…` is generated
     /// and returned once. `domain`: not accepted (a key pair is generated).
-    secret: Option<String>,
+    pub(crate) secret: Option<String>,
     /// Waits before attempts 1..n in seconds (the first counted from publishing, usually
     /// 0). Default: the style's policy.
-    retry_schedule_seconds: Option<Vec<u64>>,
+    pub(crate) retry_schedule_seconds: Option<Vec<u64>>,
     /// Per-attempt timeout, 1 ms up to half the lease. Default 10000.
-    timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
     /// Attempts in flight at once, at least 1. Default 16.
     #[schema(minimum = 1)]
-    max_concurrency: Option<u32>,
+    pub(crate) max_concurrency: Option<u32>,
     /// Attempts per second, at least 1. Default: none.
     #[schema(minimum = 1)]
-    rate_limit_per_second: Option<u32>,
+    pub(crate) rate_limit_per_second: Option<u32>,
     /// Extra request headers (their values are never shown again).
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, String>,
     /// A note for operators, at most 1024 bytes.
-    description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// Changes to an endpoint; what is left out stays.
@@ -112,11 +112,11 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 pub(crate) struct RotateEndpointSecret {
     /// The new secret, as at creation; without it one is generated (and returned once).
     /// Domain endpoints always get a new generated key pair.
-    secret: Option<String>,
+    pub(crate) secret: Option<String>,
     /// How long the current secret keeps signing beside the new one. Default 86400, at
     /// most 2592000.
     #[schema(maximum = 2_592_000)]
-    overlap_seconds: Option<u64>,
+    pub(crate) overlap_seconds: Option<u64>,
 }
 
 /// Which failures to send again.
@@ -152,7 +152,7 @@ pub(crate) enum RetryOut {
 /// An endpoint (never its secrets).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EndpointOut {
-    id: String,
+    pub(crate) id: String,
     organization_id: String,
     url: String,
     style: StyleName,
@@ -178,13 +178,13 @@ pub(crate) struct EndpointOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EndpointWithKeys {
     #[serde(flatten)]
-    endpoint: EndpointOut,
+    pub(crate) endpoint: EndpointOut,
     /// A generated `whsec_…` secret.
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
+    pub(crate) secret: Option<String>,
     /// A generated key pair's public key (base64 SPKI for domain, `whpk_…` for v1a).
     #[serde(skip_serializing_if = "Option::is_none")]
-    public_key: Option<String>,
+    pub(crate) public_key: Option<String>,
 }
 
 fn style_name(style: Style) -> StyleName {
@@ -337,6 +337,17 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<CreateEndpoint>,
 ) -> ApiResult<(StatusCode, Json<EndpointWithKeys>)> {
     let org = caller.organization(&state, &org)?;
+    let created = create_endpoint(&state, org, body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Creates an endpoint of `org` from an API or console request: key material per style,
+/// the options that were given.
+pub(crate) async fn create_endpoint(
+    state: &AppState,
+    org: OrganizationId,
+    body: CreateEndpoint,
+) -> ApiResult<EndpointWithKeys> {
     let mut secret_out = None;
     let mut public_key = None;
     let config = match body.style {
@@ -410,14 +421,11 @@ pub(crate) async fn create(
         .endpoints()
         .get(&organization, id)
         .ok_or_else(|| ApiError::not_found("endpoint"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(EndpointWithKeys {
-            endpoint: view(info),
-            secret: secret_out,
-            public_key,
-        }),
-    ))
+    Ok(EndpointWithKeys {
+        endpoint: view(info),
+        secret: secret_out,
+        public_key,
+    })
 }
 
 /// Lists the organization's endpoints, oldest first.
@@ -596,6 +604,19 @@ pub(crate) async fn rotate_secret(
     let org = caller.organization(&state, &org)?;
     let (id, info) = owned(&state, &org, &id)?;
     let body = body.map(|ApiJson(body)| body).unwrap_or_default();
+    Ok(Json(
+        rotate_endpoint_secret(&state, &org, id, &info, body).await?,
+    ))
+}
+
+/// Rotates an endpoint's signing secret: the given one, or one generated for its style.
+pub(crate) async fn rotate_endpoint_secret(
+    state: &AppState,
+    org: &OrganizationId,
+    id: EndpointId,
+    info: &EndpointInfo,
+    body: RotateEndpointSecret,
+) -> ApiResult<EndpointWithKeys> {
     let overlap = overlap(body.overlap_seconds)?;
     let mut secret_out = None;
     let mut public_key = None;
@@ -633,14 +654,14 @@ pub(crate) async fn rotate_secret(
     state
         .sender
         .endpoints()
-        .rotate_secret(&org, id, new, overlap)
+        .rotate_secret(org, id, new, overlap)
         .await?;
-    let (_, info) = owned(&state, &org, &id.to_string())?;
-    Ok(Json(EndpointWithKeys {
+    let (_, info) = owned(state, org, &id.to_string())?;
+    Ok(EndpointWithKeys {
         endpoint: view(info),
         secret: secret_out,
         public_key,
-    }))
+    })
 }
 
 /// Sends again every delivery of this endpoint that failed at or after `since`.
@@ -663,26 +684,37 @@ pub(crate) async fn redrive(
     let org = caller.organization(&state, &org)?;
     let (id, _) = owned(&state, &org, &id)?;
     let since = parse_time("since", &body.since)?;
-    let count = if body.dry_run {
+    let count = redrive_failed(&state, &org, id, since, body.dry_run).await?;
+    Ok(Json(RedriveCount { count }))
+}
+
+/// Redrives (or, for a dry run, counts) the endpoint's deliveries that failed at or after
+/// `since`.
+pub(crate) async fn redrive_failed(
+    state: &AppState,
+    org: &OrganizationId,
+    id: EndpointId,
+    since: time::OffsetDateTime,
+    dry_run: bool,
+) -> ApiResult<u64> {
+    if dry_run {
         let mut page = PageRequest::new(MAX_LIMIT).map_err(ApiError::from)?;
         let mut count = 0u64;
         loop {
             let failed = state
                 .sender
-                .failed_since(&org, Some(id), since, &page)
+                .failed_since(org, Some(id), since, &page)
                 .await?;
             count += failed.items.len() as u64;
             match failed.next_cursor {
                 Some(cursor) => page = page.after(cursor),
-                None => break count,
+                None => return Ok(count),
             }
         }
-    } else {
-        state
-            .sender
-            .redrive_failed_since(&org, Some(id), since)
-            .await?
-            .len() as u64
-    };
-    Ok(Json(RedriveCount { count }))
+    }
+    let redriven = state
+        .sender
+        .redrive_failed_since(org, Some(id), since)
+        .await?;
+    Ok(redriven.len() as u64)
 }
