@@ -3,12 +3,14 @@
 //! The `xtask` alias lives in `.cargo/config.toml`. This crate is std-only so
 //! that it builds in a couple of seconds on a fresh machine. Tasks:
 //!
-//! - `test [--no-install]`: the full CI gate. Makes sure `redis-server`, openssl
-//!   and Python's `cryptography` are available (installing them with `apt-get` /
-//!   `pip` when possible, saying so), then runs `cargo fmt --check`,
-//!   `cargo clippy -D warnings`, `cargo test` (interop tests required) and
-//!   `cargo doc` (with `RUSTDOCFLAGS=-D warnings`),
+//! - `test [--no-install]`: the full CI gate. Makes sure `redis-server`, openssl,
+//!   Python's `cryptography` and Schemathesis are available (installing them with
+//!   `apt-get` / `pip` when possible, saying so), then runs `cargo fmt --check`,
+//!   `cargo clippy -D warnings`, `cargo test` (interop tests required), Schemathesis
+//!   against a live `webhook serve` and `cargo doc` (with `RUSTDOCFLAGS=-D warnings`),
 //!   stopping at the first failure. See [`test`](mod@test).
+//! - `openapi [--no-install]`: only the Schemathesis step of `test`. See
+//!   [`openapi`](mod@openapi).
 //! - `demo [--scale N]`: runs the `demo` example of `webhook-examples` in
 //!   release mode, passing arguments through. See [`demo`](mod@demo).
 //! - `bench [--quick]`: runs the `load` benchmark binary of `webhook-bench` in
@@ -26,6 +28,7 @@ mod bench;
 mod demo;
 mod fuzz;
 mod interop;
+mod openapi;
 mod redis;
 mod system;
 mod test;
@@ -40,7 +43,9 @@ const USAGE: &str = "\
 Usage: cargo xtask <TASK> [OPTIONS]
 
 Tasks:
-  test [--no-install]        CI gate: ensure redis-server and the interop tools, then fmt, clippy, tests, docs
+  test [--no-install]        CI gate: ensure redis-server, the interop tools and Schemathesis, then fmt,
+                             clippy, tests, Schemathesis against a live `webhook serve`, docs
+  openapi [--no-install]     Only the Schemathesis step of `test`
   demo [--scale N]           Run the demo example in release mode (args passed through)
   bench [--quick]            Run the load benchmarks in release mode; markdown table + target/bench/report.json
   fuzz [--seconds N]         Run each cargo-fuzz target for N seconds (default 60; --target NAME)
@@ -100,6 +105,8 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Some("test") => test::run(&rest),
+            Some("openapi") => test::run_openapi(&rest),
+            Some(openapi::IN_NAMESPACE_TASK) => openapi::in_namespace(&rest),
             Some("demo") => demo::run(&rest),
             Some("bench") => bench::run(&rest),
             Some("fuzz") => fuzz::run(&rest),

@@ -1,20 +1,25 @@
 //! `cargo xtask test [--no-install]`: the full CI gate.
 //!
-//! Steps, each announced by a `==> [n/6] ...` banner and stopping at the
+//! Steps, each announced by a `==> [n/8] ...` banner and stopping at the
 //! first failure with a non-zero exit code:
 //!
 //! 1. ensure `redis-server` is available (see [`crate::redis`]);
 //! 2. ensure openssl and Python's `cryptography` are available for the interop tests
-//!    (see [`crate::interop`]); with `--no-install` (or its older name
+//!    (see [`crate::interop`]);
+//! 3. ensure Schemathesis is installed in `target/schemathesis-venv` (see
+//!    [`crate::openapi`]); in steps 1 to 3, with `--no-install` (or its older name
 //!    `--no-redis-install`) nothing is installed, only looked for, and a missing tool
 //!    fails the step with the one command to run;
-//! 3. `cargo fmt --all -- --check`;
-//! 4. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
-//! 5. `cargo test --workspace --all-features` (doc tests included) with
+//! 4. `cargo fmt --all -- --check`;
+//! 5. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
+//! 6. `cargo test --workspace --all-features` (doc tests included) with
 //!    `WEBHOOK_REQUIRE_INTEROP=1`: tests that need Redis start their own `redis-server`
 //!    and the interop tests call openssl and Python, and each fails, never skips,
 //!    without its tool;
-//! 6. `cargo doc --workspace --no-deps --all-features` with
+//! 7. `openapi`: Schemathesis against the `/openapi.json` of a live `webhook serve`
+//!    (every operation and phase, stateful links included; no 5xx, every response as
+//!    documented), in a network namespace of its own (see [`crate::openapi`]);
+//! 8. `cargo doc --workspace --no-deps --all-features` with
 //!    `RUSTDOCFLAGS=-D warnings`.
 //!
 //! Finishes with `xtask test: all steps passed` and a per-step timing summary.
@@ -23,19 +28,19 @@ use std::ffi::OsString;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{Failure, TaskResult, banner, cargo, describe, interop, redis, run_command};
+use crate::{Failure, TaskResult, banner, cargo, describe, interop, openapi, redis, run_command};
 
 /// Number of steps, for the `[n/TOTAL]` banners.
-const STEPS: usize = 6;
+const STEPS: usize = 8;
 
 /// Usage text for `cargo xtask test --help`.
 const TEST_USAGE: &str = "\
 Usage: cargo xtask test [--no-install]
 
-Ensures redis-server, openssl and Python's cryptography are available (installing them
-with apt-get / pip when possible), then runs cargo fmt --check, clippy -D warnings, the
-whole test suite (Redis and interop tests included, never skipped) and cargo doc
-(RUSTDOCFLAGS=-D warnings).
+Ensures redis-server, openssl, Python's cryptography and Schemathesis are available
+(installing them with apt-get / pip when possible), then runs cargo fmt --check, clippy
+-D warnings, the whole test suite (Redis and interop tests included, never skipped),
+Schemathesis against a live `webhook serve`, and cargo doc (RUSTDOCFLAGS=-D warnings).
 
 Options:
   --no-install        Fail, naming the command to run, instead of installing a missing tool
@@ -95,24 +100,58 @@ impl Timings {
     }
 }
 
-/// Runs the CI gate; `args` are the options after `test`.
-pub(crate) fn run(args: &[OsString]) -> TaskResult {
+/// `--no-install` (`Some(false)`), nothing (`Some(true)`), or `--help` (`None`).
+fn allow_install(task: &str, args: &[OsString]) -> Result<Option<bool>, Failure> {
     let mut allow_install = true;
     for arg in args {
         match arg.to_str() {
             Some("--no-install" | "--no-redis-install") => allow_install = false,
-            Some("-h" | "--help") => {
-                println!("{TEST_USAGE}");
-                return Ok(());
-            }
+            Some("-h" | "--help") => return Ok(None),
             _ => {
                 return Err(Failure::usage(format!(
-                    "unknown option `{}` for `test`",
+                    "unknown option `{}` for `{task}`",
                     arg.to_string_lossy()
                 )));
             }
         }
     }
+    Ok(Some(allow_install))
+}
+
+fn schemathesis_what(allow_install: bool) -> &'static str {
+    if allow_install {
+        "ensure Schemathesis is installed (installing it with pip if possible)"
+    } else {
+        "ensure Schemathesis is installed (--no-install)"
+    }
+}
+
+const OPENAPI_WHAT: &str = "Schemathesis against /openapi.json of a live `webhook serve` (every operation, stateful links)";
+
+/// `cargo xtask openapi [--no-install]`: only the Schemathesis step.
+pub(crate) fn run_openapi(args: &[OsString]) -> TaskResult {
+    let Some(allow_install) = allow_install("openapi", args)? else {
+        println!("Usage: cargo xtask openapi [--no-install]\n\n{OPENAPI_WHAT}.");
+        return Ok(());
+    };
+    let start = Instant::now();
+    banner(schemathesis_what(allow_install));
+    let schemathesis = openapi::ensure(allow_install)?;
+    banner(OPENAPI_WHAT);
+    openapi::run(&schemathesis)?;
+    println!(
+        "xtask openapi: passed in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs the CI gate; `args` are the options after `test`.
+pub(crate) fn run(args: &[OsString]) -> TaskResult {
+    let Some(allow_install) = allow_install("test", args)? else {
+        println!("{TEST_USAGE}");
+        return Ok(());
+    };
 
     let mut timings = Timings::default();
 
@@ -128,6 +167,9 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
         "ensure openssl and Python cryptography are available (--no-install)"
     };
     timings.step("interop", what, || interop::ensure(allow_install))?;
+    let schemathesis = timings.step("schemathesis", schemathesis_what(allow_install), || {
+        openapi::ensure(allow_install)
+    })?;
 
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -146,6 +188,8 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     timings.command("clippy", clippy)?;
 
     timings.command("test", test_command())?;
+
+    timings.step("openapi", OPENAPI_WHAT, || openapi::run(&schemathesis))?;
 
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--all-features"])

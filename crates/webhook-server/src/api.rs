@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
-use utoipa::OpenApi as _;
+use utoipa::{Modify as _, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
 use webhook_sender::Sender;
 
 use crate::auth::{Authorize, Principal, bearer};
 use crate::error::ApiError;
-use crate::openapi::ApiDoc;
+use crate::openapi::{ApiDoc, Links};
 use crate::routes;
 
 /// The default request body limit: 1 MiB.
@@ -95,10 +95,12 @@ impl Api {
     /// The OpenAPI 3.1 document of the routes, as generated from the handlers.
     #[must_use]
     pub fn openapi() -> utoipa::openapi::OpenApi {
-        routes::v1(OpenApiRouter::with_openapi(ApiDoc::openapi()))
+        let mut openapi = routes::v1(OpenApiRouter::with_openapi(ApiDoc::openapi()))
             .merge(routes::meta::routes())
             .split_for_parts()
-            .1
+            .1;
+        Links.modify(&mut openapi);
+        openapi
     }
 
     /// The router: mount it in a platform's axum app or serve it as it is.
@@ -111,11 +113,12 @@ impl Api {
                 .map(|rate| Arc::new(RateLimiter::keyed(Quota::per_second(rate)))),
             metrics: self.metrics,
         };
-        let (v1, openapi) = routes::v1(OpenApiRouter::with_openapi(ApiDoc::openapi()))
+        let (v1, mut openapi) = routes::v1(OpenApiRouter::with_openapi(ApiDoc::openapi()))
             .layer(middleware::from_fn_with_state(state.clone(), authenticate))
             .merge(routes::meta::routes())
             .split_for_parts();
         let v1 = v1.merge(crate::console::routes());
+        Links.modify(&mut openapi);
         let openapi = Arc::new(openapi);
         v1.route(
             "/openapi.json",

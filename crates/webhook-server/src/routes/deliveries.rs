@@ -151,7 +151,7 @@ pub(crate) fn range(
 }
 
 /// Lists the organization's deliveries, newest first.
-#[utoipa::path(get, path = "/v1/organizations/{org}/deliveries", tag = "deliveries",
+#[utoipa::path(get, path = "/v1/organizations/{org}/deliveries", operation_id = "list_deliveries", tag = "deliveries",
     params(("org" = String, Path, description = "Organization id"), DeliveryQuery),
     responses(
         (status = 200, body = ListResponse<DeliveryOut>),
@@ -185,7 +185,7 @@ pub(crate) async fn list(
 }
 
 /// Reads a delivery with its attempts.
-#[utoipa::path(get, path = "/v1/organizations/{org}/deliveries/{id}", tag = "deliveries",
+#[utoipa::path(get, path = "/v1/organizations/{org}/deliveries/{id}", operation_id = "get_delivery", tag = "deliveries",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Delivery id")),
     responses(
         (status = 200, body = DeliveryDetail),
@@ -211,7 +211,7 @@ pub(crate) async fn get(
 }
 
 /// Sends a failed delivery again, with a fresh retry round.
-#[utoipa::path(post, path = "/v1/organizations/{org}/deliveries/{id}/redrive", tag = "deliveries",
+#[utoipa::path(post, path = "/v1/organizations/{org}/deliveries/{id}/redrive", operation_id = "redrive_delivery", tag = "deliveries",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Delivery id")),
     responses(
         (status = 202, body = DeliveryOut),

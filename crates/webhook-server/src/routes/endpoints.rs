@@ -320,7 +320,7 @@ fn owned(
 }
 
 /// Creates an endpoint.
-#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints", tag = "endpoints",
+#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints", operation_id = "create_endpoint", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id")),
     request_body = CreateEndpoint,
     responses(
@@ -429,7 +429,7 @@ pub(crate) async fn create_endpoint(
 }
 
 /// Lists the organization's endpoints, oldest first.
-#[utoipa::path(get, path = "/v1/organizations/{org}/endpoints", tag = "endpoints",
+#[utoipa::path(get, path = "/v1/organizations/{org}/endpoints", operation_id = "list_endpoints", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id"), ListParams),
     responses(
         (status = 200, body = ListResponse<EndpointOut>),
@@ -454,7 +454,7 @@ pub(crate) async fn list(
 }
 
 /// Reads an endpoint.
-#[utoipa::path(get, path = "/v1/organizations/{org}/endpoints/{id}", tag = "endpoints",
+#[utoipa::path(get, path = "/v1/organizations/{org}/endpoints/{id}", operation_id = "get_endpoint", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Endpoint id")),
     responses(
         (status = 200, body = EndpointOut),
@@ -472,7 +472,7 @@ pub(crate) async fn get(
 }
 
 /// Changes what the body names; keys and their rotation stay.
-#[utoipa::path(patch, path = "/v1/organizations/{org}/endpoints/{id}", tag = "endpoints",
+#[utoipa::path(patch, path = "/v1/organizations/{org}/endpoints/{id}", operation_id = "update_endpoint", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Endpoint id")),
     request_body = UpdateEndpoint,
     responses(
@@ -525,7 +525,7 @@ pub(crate) async fn update(
 
 /// Deletes an endpoint: its open deliveries are cancelled, nothing more is sent to it,
 /// its history stays.
-#[utoipa::path(delete, path = "/v1/organizations/{org}/endpoints/{id}", tag = "endpoints",
+#[utoipa::path(delete, path = "/v1/organizations/{org}/endpoints/{id}", operation_id = "delete_endpoint", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Endpoint id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -544,7 +544,7 @@ pub(crate) async fn delete(
 }
 
 /// Pauses an endpoint: deliveries queue, none is sent until it is resumed.
-#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints/{id}/pause", tag = "endpoints",
+#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints/{id}/pause", operation_id = "pause_endpoint", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Endpoint id")),
     responses(
         (status = 200, body = EndpointOut),
@@ -564,7 +564,7 @@ pub(crate) async fn pause(
 }
 
 /// Resumes a paused or disabled endpoint: what queued is sent, in order.
-#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints/{id}/resume", tag = "endpoints",
+#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints/{id}/resume", operation_id = "resume_endpoint", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Endpoint id")),
     responses(
         (status = 200, body = EndpointOut),
@@ -585,9 +585,9 @@ pub(crate) async fn resume(
 
 /// Rotates the endpoint's signing secret: the new one signs from now on, the current one
 /// beside it for `overlap_seconds`.
-#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints/{id}/rotate-secret", tag = "endpoints",
+#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints/{id}/rotate-secret", operation_id = "rotate_endpoint_secret", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Endpoint id")),
-    request_body(content = RotateEndpointSecret, description = "May be left out"),
+    request_body(content = Option<RotateEndpointSecret>, description = "May be left out"),
     responses(
         (status = 200, body = EndpointWithKeys),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -665,7 +665,7 @@ pub(crate) async fn rotate_endpoint_secret(
 }
 
 /// Sends again every delivery of this endpoint that failed at or after `since`.
-#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints/{id}/redrive", tag = "endpoints",
+#[utoipa::path(post, path = "/v1/organizations/{org}/endpoints/{id}/redrive", operation_id = "redrive_endpoint", tag = "endpoints",
     params(("org" = String, Path, description = "Organization id"), ("id" = String, Path, description = "Endpoint id")),
     request_body = Redrive,
     responses(

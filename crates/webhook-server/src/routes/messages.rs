@@ -117,7 +117,7 @@ fn view(message: Message) -> MessageOut {
 
 /// Publishes an event to every subscribed endpoint of the organization; answers once
 /// every delivery is durably queued.
-#[utoipa::path(post, path = "/v1/organizations/{org}/messages", tag = "messages",
+#[utoipa::path(post, path = "/v1/organizations/{org}/messages", operation_id = "publish_message", tag = "messages",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to retry: the same key returns the first answer and queues nothing new"),
@@ -198,7 +198,7 @@ pub(crate) async fn publish(
 }
 
 /// Reads a message with its deliveries.
-#[utoipa::path(get, path = "/v1/organizations/{org}/messages/{event_id}", tag = "messages",
+#[utoipa::path(get, path = "/v1/organizations/{org}/messages/{event_id}", operation_id = "get_message", tag = "messages",
     params(("org" = String, Path, description = "Organization id"), ("event_id" = String, Path, description = "Event id")),
     responses(
         (status = 200, body = MessageDetail),
@@ -224,7 +224,7 @@ pub(crate) async fn get(
 }
 
 /// Lists the organization's messages, newest first.
-#[utoipa::path(get, path = "/v1/organizations/{org}/messages", tag = "messages",
+#[utoipa::path(get, path = "/v1/organizations/{org}/messages", operation_id = "list_messages", tag = "messages",
     params(("org" = String, Path, description = "Organization id"), MessageQuery),
     responses(
         (status = 200, body = ListResponse<MessageOut>),

@@ -41,7 +41,7 @@ pub(crate) struct Health {
 }
 
 /// The event types and domains endpoints can subscribe to.
-#[utoipa::path(get, path = "/v1/event-types", tag = "meta",
+#[utoipa::path(get, path = "/v1/event-types", operation_id = "list_event_types", tag = "meta",
     responses(
         (status = 200, body = EventTypes),
         (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
@@ -60,7 +60,7 @@ pub(crate) async fn event_types() -> Json<EventTypes> {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "meta", security(()),
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "meta", security(()),
     responses((status = 200, body = Health)))]
 pub(crate) async fn healthz() -> Json<Health> {
     Json(Health {
@@ -69,7 +69,7 @@ pub(crate) async fn healthz() -> Json<Health> {
 }
 
 /// Readiness: the store answers.
-#[utoipa::path(get, path = "/readyz", tag = "meta", security(()),
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "meta", security(()),
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.sender.check_ready().await?;
@@ -79,7 +79,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Health>
 }
 
 /// Prometheus text exposition of the sender's and the API's metrics.
-#[utoipa::path(get, path = "/metrics", tag = "meta", security(()),
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "meta", security(()),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let text = state

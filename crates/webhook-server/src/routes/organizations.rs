@@ -94,7 +94,7 @@ fn view(info: OrganizationInfo) -> OrganizationOut {
 }
 
 /// Creates an organization (admin).
-#[utoipa::path(post, path = "/v1/organizations", tag = "organizations",
+#[utoipa::path(post, path = "/v1/organizations", operation_id = "create_organization", tag = "organizations",
     request_body = CreateOrganization,
     responses(
         (status = 201, body = OrganizationOut),
@@ -119,7 +119,7 @@ pub(crate) async fn create(
 }
 
 /// Lists organizations by id (admin).
-#[utoipa::path(get, path = "/v1/organizations", tag = "organizations",
+#[utoipa::path(get, path = "/v1/organizations", operation_id = "list_organizations", tag = "organizations",
     params(ListParams),
     responses(
         (status = 200, body = ListResponse<OrganizationOut>),
@@ -141,7 +141,7 @@ pub(crate) async fn list(
 }
 
 /// Reads an organization.
-#[utoipa::path(get, path = "/v1/organizations/{org}", tag = "organizations",
+#[utoipa::path(get, path = "/v1/organizations/{org}", operation_id = "get_organization", tag = "organizations",
     params(("org" = String, Path, description = "Organization id")),
     responses(
         (status = 200, body = OrganizationOut),
@@ -163,7 +163,7 @@ pub(crate) async fn get(
 }
 
 /// Issues an API token for the organization (admin). The token is in this answer only.
-#[utoipa::path(post, path = "/v1/organizations/{org}/tokens", tag = "organizations",
+#[utoipa::path(post, path = "/v1/organizations/{org}/tokens", operation_id = "issue_token", tag = "organizations",
     params(("org" = String, Path, description = "Organization id")),
     responses(
         (status = 201, body = IssuedTokenOut),
@@ -190,7 +190,7 @@ pub(crate) async fn issue_token(
 }
 
 /// Revokes one of the organization's API tokens, at once.
-#[utoipa::path(delete, path = "/v1/organizations/{org}/tokens/{token_id}", tag = "organizations",
+#[utoipa::path(delete, path = "/v1/organizations/{org}/tokens/{token_id}", operation_id = "revoke_token", tag = "organizations",
     params(
         ("org" = String, Path, description = "Organization id"),
         ("token_id" = String, Path, description = "Token id (`tok_…`)"),
@@ -215,7 +215,7 @@ pub(crate) async fn revoke_token(
 }
 
 /// Sets the organization's webhook secret, replacing any others at once.
-#[utoipa::path(put, path = "/v1/organizations/{org}/secret", tag = "organizations",
+#[utoipa::path(put, path = "/v1/organizations/{org}/secret", operation_id = "set_organization_secret", tag = "organizations",
     params(("org" = String, Path, description = "Organization id")),
     request_body = SetSecret,
     responses(
@@ -239,7 +239,7 @@ pub(crate) async fn set_secret(
 
 /// Rotates the organization's webhook secret: the new one signs from now on, the current
 /// one beside it for `overlap_seconds`.
-#[utoipa::path(post, path = "/v1/organizations/{org}/secret/rotate", tag = "organizations",
+#[utoipa::path(post, path = "/v1/organizations/{org}/secret/rotate", operation_id = "rotate_organization_secret", tag = "organizations",
     params(("org" = String, Path, description = "Organization id")),
     request_body = RotateSecret,
     responses(
