@@ -245,3 +245,43 @@ fn add_link(response: &mut Response, name: &str, target: &str, parameters: &[(&s
         RefOr::T(LinkBuilder::new().extensions(Some(fields)).build()),
     );
 }
+
+/// The schema of one event type: the catalogue's 13 names, from `webhook-core`.
+pub(crate) fn event_type_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            webhook_core::event::EventType::KNOWN
+                .iter()
+                .map(|t| t.as_str().to_owned()),
+        ))
+        .build()
+}
+
+/// The schema of a list of event types.
+pub(crate) fn event_types_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(event_type_schema())
+        .build()
+}
+
+/// The schema of one domain: `TRANSACTION`, `WALLET`, `APPROVAL`, from `webhook-core`.
+pub(crate) fn domain_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            webhook_core::domain::Domain::KNOWN
+                .iter()
+                .map(|d| d.as_str().to_owned()),
+        ))
+        .build()
+}
+
+/// The schema of a list of domains.
+pub(crate) fn domains_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(domain_schema())
+        .build()
+}

@@ -53,9 +53,11 @@ pub(crate) struct CreateEndpoint {
     pub(crate) style: StyleName,
     /// For `event` and `standard`: the event types (see `GET /v1/event-types`).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::event_types_schema)]
     pub(crate) event_types: Vec<String>,
     /// For `domain`: `TRANSACTION`, `WALLET`, `APPROVAL`.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::domains_schema)]
     pub(crate) domains: Vec<String>,
     /// `event`: an own HMAC secret (`whsec_…` or text), else the organization's signs.
     /// `standard`: `whsec_…` (v1) or `whsk_…` (v1a); without it a `whsec_…` is generated
@@ -84,8 +86,10 @@ pub(crate) struct CreateEndpoint {
 pub(crate) struct UpdateEndpoint {
     url: Option<String>,
     /// For `event` and `standard` endpoints.
+    #[schema(schema_with = crate::openapi::event_types_schema)]
     event_types: Option<Vec<String>>,
     /// For `domain` endpoints.
+    #[schema(schema_with = crate::openapi::domains_schema)]
     domains: Option<Vec<String>>,
     retry_schedule_seconds: Option<Vec<u64>>,
     timeout_ms: Option<u64>,

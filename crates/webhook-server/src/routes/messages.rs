@@ -26,11 +26,12 @@ use crate::wire::{path_id, time_of_ms};
 pub(crate) struct PublishMessage {
     /// An event type (event style).
     #[serde(rename = "type")]
-    #[schema(example = "transaction.confirmed")]
+    #[schema(schema_with = crate::openapi::event_type_schema)]
     event_type: Option<String>,
     /// The entity the event is about (event style), 1 to 512 bytes.
     entity_id: Option<String>,
     /// A domain (domain style): `TRANSACTION`, `WALLET`, `APPROVAL`.
+    #[schema(schema_with = crate::openapi::domain_schema)]
     domain: Option<String>,
     /// The event's data (event style) or the resource (domain style); redacted before
     /// it is stored or sent.
