@@ -257,6 +257,11 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(status: StatusCode) -> Self {
+        Self::failing_first(0, status).await
+    }
+
+    /// Answers `500` with a short body to the first `failures` requests, then `status`.
+    pub async fn failing_first(failures: usize, status: StatusCode) -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = Arc::clone(&seen);
         let app = axum::Router::new().route(
@@ -271,8 +276,13 @@ impl Receiver {
                             || String::from_utf8_lossy(&body).into_owned(),
                             str::to_owned,
                         );
-                    record.lock().unwrap().push(key);
-                    status
+                    let mut seen = record.lock().unwrap();
+                    seen.push(key);
+                    if seen.len() <= failures {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "database <b>down</b>")
+                    } else {
+                        (status, "")
+                    }
                 }
             }),
         );
