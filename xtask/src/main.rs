@@ -3,10 +3,10 @@
 //! The `xtask` alias lives in `.cargo/config.toml`. This crate is std-only so
 //! that it builds in a couple of seconds on a fresh machine. Tasks:
 //!
-//! - `test [--no-install]`: the full CI gate. Makes sure `redis-server`, openssl
-//!   and Python's `cryptography` are available (installing them with `apt-get` /
-//!   `pip` when possible, saying so), then runs `cargo fmt --check`,
-//!   `cargo clippy -D warnings`, `cargo test` (interop tests required) and
+//! - `test [--no-install]`: the full CI gate. Makes sure `redis-server`, openssl,
+//!   Python's `cryptography`, `chromium` and `chromedriver` are available (installing
+//!   them with `apt-get` / `pip` when possible, saying so), then runs `cargo fmt --check`,
+//!   `cargo clippy -D warnings`, `cargo test` (interop and browser tests required) and
 //!   `cargo doc` (with `RUSTDOCFLAGS=-D warnings`),
 //!   stopping at the first failure. See [`test`](mod@test).
 //! - `demo [--scale N]`: runs the `demo` example of `webhook-examples` in
@@ -23,6 +23,7 @@
 //! always with the project root as the working directory.
 
 mod bench;
+mod browser;
 mod demo;
 mod fuzz;
 mod interop;
@@ -40,7 +41,7 @@ const USAGE: &str = "\
 Usage: cargo xtask <TASK> [OPTIONS]
 
 Tasks:
-  test [--no-install]        CI gate: ensure redis-server and the interop tools, then fmt, clippy, tests, docs
+  test [--no-install]        CI gate: ensure redis-server, the interop tools and chromium, then fmt, clippy, tests, docs
   demo [--scale N]           Run the demo example in release mode (args passed through)
   bench [--quick]            Run the load benchmarks in release mode; markdown table + target/bench/report.json
   fuzz [--seconds N]         Run each cargo-fuzz target for N seconds (default 60; --target NAME)
