@@ -4,10 +4,11 @@
 //! that it builds in a couple of seconds on a fresh machine. Tasks:
 //!
 //! - `test [--no-install]`: the full CI gate. Makes sure `redis-server`, openssl,
-//!   Python's `cryptography` and Schemathesis are available (installing them with
-//!   `apt-get` / `pip` when possible, saying so), then runs `cargo fmt --check`,
-//!   `cargo clippy -D warnings`, `cargo test` (interop tests required), Schemathesis
-//!   against a live `webhook serve` and `cargo doc` (with `RUSTDOCFLAGS=-D warnings`),
+//!   Python's `cryptography`, Schemathesis, `chromium` and `chromedriver` are available
+//!   (installing them with `apt-get` / `pip` when possible, saying so), then runs
+//!   `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test` (interop and browser
+//!   tests required), Schemathesis against a live `webhook serve` and `cargo doc` (with
+//!   `RUSTDOCFLAGS=-D warnings`),
 //!   stopping at the first failure. See [`test`](mod@test).
 //! - `openapi [--no-install]`: only the Schemathesis step of `test`. See
 //!   [`openapi`](mod@openapi).
@@ -25,6 +26,7 @@
 //! always with the project root as the working directory.
 
 mod bench;
+mod browser;
 mod demo;
 mod fuzz;
 mod interop;
@@ -43,8 +45,8 @@ const USAGE: &str = "\
 Usage: cargo xtask <TASK> [OPTIONS]
 
 Tasks:
-  test [--no-install]        CI gate: ensure redis-server, the interop tools and Schemathesis, then fmt,
-                             clippy, tests, Schemathesis against a live `webhook serve`, docs
+  test [--no-install]        CI gate: ensure redis-server, the interop tools, Schemathesis and chromium,
+                             then fmt, clippy, tests, Schemathesis against a live `webhook serve`, docs
   openapi [--no-install]     Only the Schemathesis step of `test`
   demo [--scale N]           Run the demo example in release mode (args passed through)
   bench [--quick]            Run the load benchmarks in release mode; markdown table + target/bench/report.json

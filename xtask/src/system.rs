@@ -1,7 +1,7 @@
 //! The machine's own tools: finding programs on `PATH`, whether we run as root, and
 //! installing Debian packages with `apt-get`. Used by the tasks that need tools outside
 //! cargo (`redis-server` for the Redis tests, openssl and Python's `cryptography` for the
-//! interop tests).
+//! interop tests, chromium and chromedriver for the browser tests).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

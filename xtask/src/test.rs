@@ -1,25 +1,28 @@
 //! `cargo xtask test [--no-install]`: the full CI gate.
 //!
-//! Steps, each announced by a `==> [n/8] ...` banner and stopping at the
+//! Steps, each announced by a `==> [n/9] ...` banner and stopping at the
 //! first failure with a non-zero exit code:
 //!
 //! 1. ensure `redis-server` is available (see [`crate::redis`]);
 //! 2. ensure openssl and Python's `cryptography` are available for the interop tests
 //!    (see [`crate::interop`]);
 //! 3. ensure Schemathesis is installed in `target/schemathesis-venv` (see
-//!    [`crate::openapi`]); in steps 1 to 3, with `--no-install` (or its older name
+//!    [`crate::openapi`]);
+//! 4. ensure `chromium` and `chromedriver` are available for the console's browser tests
+//!    (see [`crate::browser`]); in steps 1 to 4, with `--no-install` (or its older name
 //!    `--no-redis-install`) nothing is installed, only looked for, and a missing tool
 //!    fails the step with the one command to run;
 //! 4. `cargo fmt --all -- --check`;
 //! 5. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
 //! 6. `cargo test --workspace --all-features` (doc tests included) with
-//!    `WEBHOOK_REQUIRE_INTEROP=1`: tests that need Redis start their own `redis-server`
-//!    and the interop tests call openssl and Python, and each fails, never skips,
-//!    without its tool;
-//! 7. `openapi`: Schemathesis against the `/openapi.json` of a live `webhook serve`
+//!    `WEBHOOK_REQUIRE_INTEROP=1` and `WEBHOOK_REQUIRE_BROWSER=1`: tests that need Redis
+//!    start their own `redis-server`, the interop tests call openssl and Python, the
+//!    browser tests start their own chromedriver and headless Chromium, and each fails,
+//!    never skips, without its tool;
+//! 8. `openapi`: Schemathesis against the `/openapi.json` of a live `webhook serve`
 //!    (every operation and phase, stateful links included; no 5xx, every response as
 //!    documented), in a network namespace of its own (see [`crate::openapi`]);
-//! 8. `cargo doc --workspace --no-deps --all-features` with
+//! 9. `cargo doc --workspace --no-deps --all-features` with
 //!    `RUSTDOCFLAGS=-D warnings`.
 //!
 //! Finishes with `xtask test: all steps passed` and a per-step timing summary.
@@ -28,19 +31,22 @@ use std::ffi::OsString;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{Failure, TaskResult, banner, cargo, describe, interop, openapi, redis, run_command};
+use crate::{
+    Failure, TaskResult, banner, browser, cargo, describe, interop, openapi, redis, run_command,
+};
 
 /// Number of steps, for the `[n/TOTAL]` banners.
-const STEPS: usize = 8;
+const STEPS: usize = 9;
 
 /// Usage text for `cargo xtask test --help`.
 const TEST_USAGE: &str = "\
 Usage: cargo xtask test [--no-install]
 
-Ensures redis-server, openssl, Python's cryptography and Schemathesis are available
-(installing them with apt-get / pip when possible), then runs cargo fmt --check, clippy
--D warnings, the whole test suite (Redis and interop tests included, never skipped),
-Schemathesis against a live `webhook serve`, and cargo doc (RUSTDOCFLAGS=-D warnings).
+Ensures redis-server, openssl, Python's cryptography, Schemathesis, chromium and
+chromedriver are available (installing them with apt-get / pip when possible), then runs
+cargo fmt --check, clippy -D warnings, the whole test suite (Redis, interop and browser
+tests included, never skipped), Schemathesis against a live `webhook serve`, and cargo doc
+(RUSTDOCFLAGS=-D warnings).
 
 Options:
   --no-install        Fail, naming the command to run, instead of installing a missing tool
@@ -170,6 +176,12 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     let schemathesis = timings.step("schemathesis", schemathesis_what(allow_install), || {
         openapi::ensure(allow_install)
     })?;
+    let what = if allow_install {
+        "ensure chromium and chromedriver are available (installing them if possible)"
+    } else {
+        "ensure chromium and chromedriver are available (--no-install)"
+    };
+    timings.step("browser", what, || browser::ensure(allow_install))?;
 
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -201,11 +213,12 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
     Ok(())
 }
 
-/// `cargo test --workspace --all-features` with the interop tools required.
+/// `cargo test --workspace --all-features` with the interop tools and the browser required.
 fn test_command() -> Command {
     let mut test = cargo();
     test.args(["test", "--workspace", "--all-features"])
-        .env(interop::REQUIRE_VAR, "1");
+        .env(interop::REQUIRE_VAR, "1")
+        .env(browser::REQUIRE_VAR, "1");
     test
 }
 
@@ -214,16 +227,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_test_step_requires_the_interop_tools() {
+    fn the_test_step_requires_the_interop_tools_and_the_browser() {
         let command = test_command();
-        let require = command
-            .get_envs()
-            .find(|(key, _)| *key == interop::REQUIRE_VAR)
-            .and_then(|(_, value)| value);
-        assert_eq!(require, Some(std::ffi::OsStr::new("1")));
+        for var in [interop::REQUIRE_VAR, browser::REQUIRE_VAR] {
+            let require = command
+                .get_envs()
+                .find(|(key, _)| *key == var)
+                .and_then(|(_, value)| value);
+            assert_eq!(require, Some(std::ffi::OsStr::new("1")), "{var}");
+        }
         assert_eq!(
             describe(&command),
-            "WEBHOOK_REQUIRE_INTEROP=1 cargo test --workspace --all-features"
+            "WEBHOOK_REQUIRE_BROWSER=1 WEBHOOK_REQUIRE_INTEROP=1 cargo test --workspace --all-features"
         );
     }
 }
