@@ -17,7 +17,8 @@ use http::StatusCode;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
-const HOSTILE: &str = "\"><img src=x onerror=\"window.__xss=1\"><script>window.__xss=1;alert(1)</script>";
+const HOSTILE: &str =
+    "\"><img src=x onerror=\"window.__xss=1\"><script>window.__xss=1;alert(1)</script>";
 
 /// Both widths the console must read well at.
 const WIDTHS: [(u32, u32, &str); 2] = [(1280, 900, "wide"), (390, 844, "narrow")];
@@ -32,9 +33,14 @@ async fn shots(browser: &Browser, name: &str) {
 
 async fn no_script_ran(browser: &Browser, page: &str) {
     assert!(!browser.alert_open().await, "{page}: an alert opened");
-    assert!(browser.eval_bool("window.__xss === undefined").await, "{page}: injected script ran");
     assert!(
-        browser.eval_bool("document.querySelectorAll('img').length === 0").await,
+        browser.eval_bool("window.__xss === undefined").await,
+        "{page}: injected script ran"
+    );
+    assert!(
+        browser
+            .eval_bool("document.querySelectorAll('img').length === 0")
+            .await,
         "{page}: an injected element reached the DOM"
     );
 }
@@ -67,9 +73,16 @@ async fn operators_and_customers_see_and_act_on_deliveries() {
     browser.fill("#token", &token).await;
     browser.click("form.signin button").await;
     browser.wait_for("form.create", WAIT).await;
-    assert!(browser.current_url().await.ends_with("/console/o/acme/endpoints"));
     assert!(
-        browser.eval_bool("document.cookie.indexOf('webhook_console') === -1").await,
+        browser
+            .current_url()
+            .await
+            .ends_with("/console/o/acme/endpoints")
+    );
+    assert!(
+        browser
+            .eval_bool("document.cookie.indexOf('webhook_console') === -1")
+            .await,
         "the session cookie is HttpOnly: scripts cannot read it"
     );
 
@@ -85,32 +98,55 @@ async fn operators_and_customers_see_and_act_on_deliveries() {
     let endpoint = endpoints.json["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(endpoints.json["data"][0]["description"], HOSTILE);
     // One attempt only, so the first failure is final and needs a redrive.
-    api.call(http::Method::PATCH, &format!("/v1/organizations/acme/endpoints/{endpoint}"), &token,
-        Some(json!({"retry_schedule_seconds": [0]}))).await;
+    api.call(
+        http::Method::PATCH,
+        &format!("/v1/organizations/acme/endpoints/{endpoint}"),
+        &token,
+        Some(json!({"retry_schedule_seconds": [0]})),
+    )
+    .await;
 
     // Publish through the API: the first attempt fails.
     let published = api
-        .post("/v1/organizations/acme/messages", &token, json!({
-            "type": "wallet.created", "entity_id": "wallet-7",
-            "data": {"id": "wallet-7", "label": HOSTILE, "link": "javascript:alert(1)"},
-        }))
+        .post(
+            "/v1/organizations/acme/messages",
+            &token,
+            json!({
+                "type": "wallet.created", "entity_id": "wallet-7",
+                "data": {"id": "wallet-7", "label": HOSTILE, "link": "javascript:alert(1)"},
+            }),
+        )
         .await;
     assert_eq!(published.status, StatusCode::ACCEPTED);
     let event = published.json["event_id"].as_str().unwrap().to_owned();
-    let delivery = published.json["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    let delivery = published.json["deliveries"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let delivery_url = format!("{console}o/acme/deliveries/{delivery}");
     reload_until(&browser, &delivery_url, "#delivery-status", "failed").await;
     assert!(browser.text(".timeline .answer").await.contains("HTTP 500"));
-    assert!(browser.text("pre.excerpt").await.contains("database <b>down</b>"), "the excerpt as text");
+    assert!(
+        browser
+            .text("pre.excerpt")
+            .await
+            .contains("database <b>down</b>"),
+        "the excerpt as text"
+    );
     no_script_ran(&browser, "delivery").await;
     shots(&browser, "delivery-failed").await;
 
     // The endpoints page and the endpoint's page show it.
     browser.goto(&format!("{console}o/acme/endpoints")).await;
-    assert!(browser.text("table.endpoints").await.contains("HTTP 500"), "last error");
+    assert!(
+        browser.text("table.endpoints").await.contains("HTTP 500"),
+        "last error"
+    );
     no_script_ran(&browser, "endpoints").await;
     shots(&browser, "endpoints").await;
-    browser.goto(&format!("{console}o/acme/endpoints/{endpoint}")).await;
+    browser
+        .goto(&format!("{console}o/acme/endpoints/{endpoint}"))
+        .await;
     assert!(browser.exists("figure.chart svg").await);
     assert!(browser.text("table.deliveries").await.contains("failed"));
     no_script_ran(&browser, "endpoint").await;
@@ -125,10 +161,17 @@ async fn operators_and_customers_see_and_act_on_deliveries() {
     shots(&browser, "delivery-redriven").await;
 
     // Redrive-since on the endpoint page: a dry-run count first (nothing failed now).
-    browser.goto(&format!("{console}o/acme/endpoints/{endpoint}")).await;
+    browser
+        .goto(&format!("{console}o/acme/endpoints/{endpoint}"))
+        .await;
     browser.click("form.redrive button").await;
     browser.wait_for("#redrive-count", WAIT).await;
-    assert!(browser.text("#redrive-count").await.starts_with("0 deliveries failed"));
+    assert!(
+        browser
+            .text("#redrive-count")
+            .await
+            .starts_with("0 deliveries failed")
+    );
 
     // Search by event id: straight to the message, payload as text.
     browser.goto(&format!("{console}o/acme/messages")).await;
@@ -137,11 +180,16 @@ async fn operators_and_customers_see_and_act_on_deliveries() {
     browser.wait_for("#event-id", WAIT).await;
     assert_eq!(browser.text("#event-id").await, event);
     let payload = browser.text("pre.payload").await;
-    assert!(payload.contains("<script>window.__xss=1;alert(1)</script>"), "{payload}");
+    assert!(
+        payload.contains("<script>window.__xss=1;alert(1)</script>"),
+        "{payload}"
+    );
     assert!(payload.contains("javascript:alert(1)"));
     no_script_ran(&browser, "message").await;
     shots(&browser, "message").await;
-    browser.goto(&format!("{console}o/acme/messages?kind=wallet.created")).await;
+    browser
+        .goto(&format!("{console}o/acme/messages?kind=wallet.created"))
+        .await;
     assert!(browser.text("table.messages").await.contains(&event));
     shots(&browser, "messages").await;
 

@@ -41,7 +41,9 @@ pub(crate) fn page(
                         }
                         form.signout method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(viewer.csrf);
-                            span.who { @if viewer.is_admin() { "admin" } @else { (viewer.principal.credential) } }
+                            span.who title=(viewer.principal.credential) {
+                                @if viewer.is_admin() { "admin" } @else { "token " (short(&viewer.principal.credential)) }
+                            }
                             button type="submit" { "Sign out" }
                         }
                     }
@@ -57,6 +59,14 @@ pub(crate) fn page(
         }
     };
     Html(markup.into_string())
+}
+
+/// The start of a long id, for display.
+fn short(id: &str) -> String {
+    match id.get(..12) {
+        Some(start) if id.len() > 14 => format!("{start}…"),
+        _ => id.to_owned(),
+    }
 }
 
 /// An error shown as a page.
