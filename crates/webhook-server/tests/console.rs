@@ -62,7 +62,7 @@ async fn operators_and_customers_see_and_act_on_deliveries() {
     let api = Service::start(Options::default()).await;
     let token = api.organization("acme").await;
     let other = api.organization("globex").await;
-    let receiver = Receiver::failing_first(1, StatusCode::OK).await;
+    let receiver = Receiver::failing_first(2, StatusCode::OK).await;
     let browser = Browser::start(1280, 900).await;
     let console = format!("{}/console/", api.base);
 
@@ -136,6 +136,21 @@ async fn operators_and_customers_see_and_act_on_deliveries() {
     no_script_ran(&browser, "delivery").await;
     shots(&browser, "delivery-failed").await;
 
+    // A second message fails too (the receiver refuses its first two requests).
+    let second = api
+        .post(
+            "/v1/organizations/acme/messages",
+            &token,
+            json!({"type": "wallet.created", "entity_id": "wallet-8", "data": {"id": "wallet-8"}}),
+        )
+        .await;
+    let second = second.json["deliveries"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second_url = format!("{console}o/acme/deliveries/{second}");
+    reload_until(&browser, &second_url, "#delivery-status", "failed").await;
+
     // The endpoints page and the endpoint's page show it.
     browser.goto(&format!("{console}o/acme/endpoints")).await;
     assert!(
@@ -157,20 +172,33 @@ async fn operators_and_customers_see_and_act_on_deliveries() {
     browser.click("#redrive").await;
     browser.wait_for(".notice", WAIT).await;
     reload_until(&browser, &delivery_url, "#delivery-status", "delivered").await;
-    assert_eq!(receiver.seen().len(), 2);
     shots(&browser, "delivery-redriven").await;
 
-    // Redrive-since on the endpoint page: a dry-run count first (nothing failed now).
-    browser
-        .goto(&format!("{console}o/acme/endpoints/{endpoint}"))
-        .await;
+    // The second, with "every failure of the endpoint since" from its page: a dry-run
+    // count, then the confirmation.
+    browser.goto(&second_url).await;
     browser.click("form.redrive button").await;
     browser.wait_for("#redrive-count", WAIT).await;
     assert!(
         browser
             .text("#redrive-count")
             .await
-            .starts_with("0 deliveries failed")
+            .starts_with("1 delivery failed since")
+    );
+    shots(&browser, "redrive-confirm").await;
+    browser.click("main form[action$='/redrive'] button").await;
+    browser.wait_for(".notice", WAIT).await;
+    assert!(
+        browser
+            .text(".notice")
+            .await
+            .contains("1 delivery sent again")
+    );
+    reload_until(&browser, &second_url, "#delivery-status", "delivered").await;
+    assert_eq!(
+        receiver.seen().len(),
+        4,
+        "two failures, two redriven deliveries"
     );
 
     // Search by event id: straight to the message, payload as text.

@@ -95,10 +95,15 @@ pub(crate) async fn detail(
             }
             @if let Some(reason) = &delivery.cancel_reason { dt { "Cancelled" } dd { (reason) } }
         }
-        @if delivery.status == DeliveryStatus::Failed {
-            form method="post" action={ (base) "/deliveries/" (id) "/redrive" } {
-                input type="hidden" name="csrf" value=(viewer.csrf);
-                button #redrive type="submit" { "Redrive this delivery" }
+        section.actions aria-label="Actions" {
+            @if delivery.status == DeliveryStatus::Failed {
+                form method="post" action={ (base) "/deliveries/" (id) "/redrive" } {
+                    input type="hidden" name="csrf" value=(viewer.csrf);
+                    button #redrive type="submit" { "Redrive this delivery" }
+                }
+            }
+            @if state.sender.endpoints().get(&org, delivery.endpoint).is_some() {
+                (super::endpoints::redrive_since_form(&viewer, &format!("{base}/endpoints/{}", delivery.endpoint)))
             }
         }
         h2 { "Attempts" }

@@ -79,6 +79,14 @@ fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
+fn deliveries_count(n: u64) -> String {
+    if n == 1 {
+        "1 delivery".to_owned()
+    } else {
+        format!("{n} deliveries")
+    }
+}
+
 fn percent(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), |v| format!("{v:.1} %"))
 }
@@ -300,7 +308,6 @@ pub(crate) async fn detail(
             (label, *count)
         })
         .collect();
-    let day_ago = OffsetDateTime::now_utc() - time::Duration::days(1);
     let next_link = deliveries.next_cursor.as_ref().map(|cursor| {
         let mut link = format!("{here}?cursor={}", cursor.encode());
         for (name, value) in [
@@ -319,7 +326,7 @@ pub(crate) async fn detail(
             p.notice role="status" { (match done {
                 "paused" => "Paused: deliveries queue and none is sent.".to_owned(),
                 "resumed" => "Resumed: what queued is being sent, in order.".to_owned(),
-                "redriven" => format!("{} failed deliveries sent again.", query.count.unwrap_or(0)),
+                "redriven" => format!("{} sent again.", deliveries_count(query.count.unwrap_or(0))),
                 _ => "Done.".to_owned(),
             }) }
         }
@@ -354,12 +361,7 @@ pub(crate) async fn detail(
                 input type="hidden" name="csrf" value=(viewer.csrf);
                 button type="submit" data-confirm="Rotate the signing secret? The current one keeps signing for 24 hours." { "Rotate secret" }
             }
-            form.redrive method="post" action={ (here) "/redrive" } {
-                input type="hidden" name="csrf" value=(viewer.csrf);
-                label for="redrive-since" { "Redrive failures since (UTC)" }
-                input #redrive-since type="datetime-local" name="since" required value=(form_value(day_ago));
-                button type="submit" { "Count failures…" }
-            }
+            (redrive_since_form(&viewer, &here))
         }
         section aria-labelledby="charts-heading" {
             h2 #charts-heading { "Last 24 hours" }
@@ -389,6 +391,20 @@ pub(crate) async fn detail(
         }
     };
     Ok(page(&info.url, Some(&viewer), Some(&org), &content).into_response())
+}
+
+/// The "redrive every failure since" form of the endpoint at `endpoint_path`; it asks for a
+/// dry-run count first.
+pub(crate) fn redrive_since_form(viewer: &Viewer, endpoint_path: &str) -> Markup {
+    let day_ago = OffsetDateTime::now_utc() - time::Duration::days(1);
+    html! {
+        form.redrive method="post" action={ (endpoint_path) "/redrive" } {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            label for="redrive-since" { "Redrive the endpoint's failures since (UTC)" }
+            input #redrive-since type="datetime-local" name="since" required value=(form_value(day_ago));
+            button type="submit" { "Count failures…" }
+        }
+    }
 }
 
 async fn set_paused(
@@ -476,13 +492,13 @@ pub(crate) async fn redrive(
         .await
         .map_err(ErrorPage::from)?;
     let content = html! {
-        p #redrive-count role="status" { (count) " deliveries failed since " (form_value(since)) " UTC." }
+        p #redrive-count role="status" { (deliveries_count(count)) " failed since " (form_value(since).replace('T', " ")) " UTC." }
         @if count > 0 {
             form method="post" action={ (here) "/redrive" } {
                 input type="hidden" name="csrf" value=(viewer.csrf);
                 input type="hidden" name="since" value=(form.since);
                 input type="hidden" name="confirm" value="yes";
-                button type="submit" { "Redrive " (count) " deliveries" }
+                button type="submit" { "Redrive " (deliveries_count(count)) }
             }
         }
         p { a href=(here) { "Back to the endpoint" } }
