@@ -30,7 +30,7 @@ use webhook_sender::store::{MemoryStore, RedbStore};
 use webhook_sender::{AllowList, EndpointConfig, Publish, Sender};
 
 use super::window::{Run, drain, per_delivery};
-use super::{BoxError, Failures, Measurement, Settings, best_of_rounds, closing_notes, cores};
+use super::{BoxError, Failures, Measurement, Settings, best_of_rounds, both_sides, closing_notes};
 use crate::http::{Tracker, counting_server, exchange, json_post, loopback_listener, plain_client};
 use crate::payload::{self, ORGANIZATION, SECRET, Template};
 use crate::report::{Row, Target};
@@ -116,26 +116,13 @@ pub async fn run(settings: &Settings, store: Store) -> Row {
             base.ops_per_sec,
         )
         .target(Target::ratio_at_least(store.target()))
-        .extra("baseline_p50_ms", base.p50_ms)
-        .extra("baseline_p99_ms", base.p99_ms)
         .extra("concurrency", settings.concurrency)
         .extra("window", settings.window)
-        .extra("measured_secs", settings.measure.as_secs_f64())
-        .extra("rounds", settings.rounds)
-        .extra("cpu_cores", ours.cpu_cores)
-        .extra("commits_per_delivery", ours.commits_per_delivery)
-        .extra("baseline_cpu_cores", base.cpu_cores)
-        .extra("errors", ours.errors)
-        .extra("baseline_errors", base.errors)
         .note(format!(
             "window {} events, HTTP concurrency {}",
             settings.window, settings.concurrency
-        ))
-        .note(format!(
-            "CPU busy {} vs {} cores",
-            cores(ours.cpu_cores),
-            cores(base.cpu_cores)
         ));
+    row = both_sides(row, settings, &ours, &base);
     if let Some(commits) = ours.commits_per_delivery {
         row = row.note(format!("{commits:.2} redb commits per delivery"));
     }

@@ -314,6 +314,32 @@ impl Failures {
     }
 }
 
+/// Adds what every side-by-side row of a closed-loop scenario reports about both sides: to
+/// the JSON the baseline's latency, the window, the rounds, CPU busy, redb commits per
+/// delivery and the errors of both sides; to the notes "CPU busy {ours} vs {baseline}
+/// cores".
+pub(crate) fn both_sides(
+    row: Row,
+    settings: &Settings,
+    ours: &Measurement,
+    base: &Measurement,
+) -> Row {
+    row.extra("baseline_p50_ms", base.p50_ms)
+        .extra("baseline_p99_ms", base.p99_ms)
+        .extra("measured_secs", settings.measure.as_secs_f64())
+        .extra("rounds", settings.rounds)
+        .extra("cpu_cores", ours.cpu_cores)
+        .extra("commits_per_delivery", ours.commits_per_delivery)
+        .extra("baseline_cpu_cores", base.cpu_cores)
+        .extra("errors", ours.errors)
+        .extra("baseline_errors", base.errors)
+        .note(format!(
+            "CPU busy {} vs {} cores",
+            cores(ours.cpu_cores),
+            cores(base.cpu_cores)
+        ))
+}
+
 /// Adds the notes a comparison's row ends with: "best of N rounds" when there were several,
 /// and the errors of both sides when there were any, as
 /// `"{ours.errors} {our_errors}, {base.errors} {baseline_errors}"`.

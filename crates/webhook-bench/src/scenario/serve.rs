@@ -1,5 +1,5 @@
 //! Messages per second published over the HTTP API and delivered to a local receiver, next
-//! to the plain hyper client of [`e2e`](super::e2e) posting the same event bodies to the
+//! to the plain hyper client of [`e2e`] posting the same event bodies to the
 //! same server over the same number of connections.
 //!
 //! **Service side.** The API runs in-process the way `webhook serve` runs it: a sender on
@@ -46,7 +46,7 @@ use webhook_server::{Api, TokenAuthorizer};
 
 use super::e2e::{self, Store};
 use super::window::{Run, drain, per_delivery};
-use super::{BoxError, Failures, Measurement, Settings, best_of_rounds, closing_notes, cores};
+use super::{BoxError, Failures, Measurement, Settings, best_of_rounds, both_sides, closing_notes};
 use crate::http::{
     PlainClient, Tracker, counting_server, fetch, json_post, loopback_listener, plain_client,
 };
@@ -125,17 +125,8 @@ pub async fn run(settings: &Settings) -> Row {
         .extra("delivery_p50_ms", ours.delivery_p50_ms)
         .extra("delivery_p99_ms", ours.delivery_p99_ms)
         .extra("drain_secs", ours.drain.as_secs_f64())
-        .extra("baseline_p50_ms", base.p50_ms)
-        .extra("baseline_p99_ms", base.p99_ms)
         .extra("connections", connections)
         .extra("body_bytes", body_bytes)
-        .extra("measured_secs", settings.measure.as_secs_f64())
-        .extra("rounds", settings.rounds)
-        .extra("cpu_cores", measured.cpu_cores)
-        .extra("commits_per_delivery", measured.commits_per_delivery)
-        .extra("baseline_cpu_cores", base.cpu_cores)
-        .extra("errors", measured.errors)
-        .extra("baseline_errors", base.errors)
         .note(format!(
             "{connections} keep-alive connections, {body_bytes} B requests; latency is the 202's"
         ))
@@ -145,12 +136,8 @@ pub async fn run(settings: &Settings) -> Row {
             millis(ours.delivery_p50_ms),
             millis(ours.delivery_p99_ms),
             ours.drain.as_secs_f64(),
-        ))
-        .note(format!(
-            "CPU busy {} vs {} cores",
-            cores(measured.cpu_cores),
-            cores(base.cpu_cores)
         ));
+    row = both_sides(row, settings, measured, &base);
     if let Some(commits) = measured.commits_per_delivery {
         row = row.note(format!("{commits:.2} redb commits per message"));
     }
