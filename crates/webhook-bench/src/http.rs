@@ -270,6 +270,19 @@ pub fn plain_client(connections: usize) -> PlainClient {
         .build(connector)
 }
 
+/// A `POST` of `body` to `uri` as `application/json`, as every load generator sends it.
+#[must_use]
+pub fn json_post(uri: &http::Uri, body: Vec<u8>) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::new(Bytes::from(body)));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = uri.clone();
+    request.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    request
+}
+
 /// Sends `request`, reads the whole response and returns its status.
 ///
 /// # Errors
@@ -278,8 +291,19 @@ pub async fn exchange(
     client: &PlainClient,
     request: Request<Full<Bytes>>,
 ) -> Result<http::StatusCode, Box<dyn StdError + Send + Sync>> {
+    Ok(fetch(client, request).await?.0)
+}
+
+/// Sends `request` and returns the status and the whole body.
+///
+/// # Errors
+/// When the request fails or the body breaks.
+pub async fn fetch(
+    client: &PlainClient,
+    request: Request<Full<Bytes>>,
+) -> Result<(http::StatusCode, Bytes), Box<dyn StdError + Send + Sync>> {
     let response = client.request(request).await?;
     let status = response.status();
-    response.into_body().collect().await?;
-    Ok(status)
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
 }

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `benches/signatures.rs` | `cargo bench -p webhook-bench --bench signatures` | sign/verify per scheme vs the raw ring primitive; Standard Webhooks verify vs the `svix` and `standardwebhooks` crates |
 //! | `benches/core_ops.rs` | `cargo bench -p webhook-bench --bench core_ops` | dedup check-and-insert, idempotency-key derivation, redaction |
-//! | the `load` binary | `cargo xtask bench [--quick]` | end-to-end deliveries/s vs a plain hyper client; receiver requests/s vs the bare handler; 1,000,000 queued deliveries |
+//! | the `load` binary | `cargo xtask bench [--quick]` | end-to-end deliveries/s vs a plain hyper client; messages/s published over the HTTP API and delivered, vs the same client; receiver requests/s vs the bare handler; 1,000,000 queued deliveries |
 //!
 //! The load benchmark prints progress on stderr, a markdown table on stdout, and writes
 //! `target/bench/report.json` (under `CARGO_TARGET_DIR` when set): one object per

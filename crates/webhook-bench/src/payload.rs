@@ -91,38 +91,73 @@ pub fn event_body(seq: u64, created_at: OffsetDateTime) -> Vec<u8> {
     serde_json::to_vec(&event).unwrap_or_default()
 }
 
-/// Event bodies that differ only in their sequence number, rendered by concatenation: the
-/// load generator's cost per body stays far below a request's.
+/// Bodies that differ only in their sequence number, rendered by concatenation: the load
+/// generator's cost per body stays far below a request's.
 #[derive(Debug, Clone)]
 pub struct Template {
-    head: Vec<u8>,
-    tail: Vec<u8>,
+    /// The body split at every place the sequence number goes.
+    parts: Vec<Vec<u8>>,
 }
 
+/// The number a template is made with: it stands wherever the sequence number goes.
+const SENTINEL: u64 = 987_654_321_987_654_321;
+
 impl Template {
-    /// The template of [`event_body`] (its `id` and `idempotencyKey` stay fixed; only the
-    /// sequence number changes).
+    /// The template of [`event_body`] (its `id` and `idempotencyKey` stay fixed; the
+    /// sequence number and the entity id change).
     #[must_use]
     pub fn event() -> Self {
-        const SENTINEL: u64 = 987_654_321_987_654_321;
-        let body = event_body(SENTINEL, OffsetDateTime::now_utc());
+        Self::of(&event_body(SENTINEL, OffsetDateTime::now_utc()))
+    }
+
+    /// The body of a `POST /v1/organizations/{org}/messages` publishing event `seq` over
+    /// the HTTP API: `{"type", "entity_id", "data"}` with [`transaction`] as the data
+    /// (about 1 KiB).
+    ///
+    /// ```
+    /// use webhook_bench::payload::{self, Template};
+    ///
+    /// let body = Template::publish_request().render(7);
+    /// let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    /// assert_eq!(request["type"], "transaction.confirmed");
+    /// assert_eq!(request["entity_id"], "tx-7");
+    /// assert_eq!(payload::find_seq(&body), Some(7));
+    /// ```
+    #[must_use]
+    pub fn publish_request() -> Self {
+        let request = json!({
+            "type": EVENT_TYPE.as_str(),
+            "entity_id": entity(SENTINEL),
+            "data": transaction(SENTINEL),
+        });
+        Self::of(&serde_json::to_vec(&request).unwrap_or_default())
+    }
+
+    fn of(body: &[u8]) -> Self {
         let needle = SENTINEL.to_string();
-        let at = find(&body, needle.as_bytes()).unwrap_or(body.len());
-        let end = (at + needle.len()).min(body.len());
-        Self {
-            head: body[..at].to_vec(),
-            tail: body[end..].to_vec(),
+        let mut parts = Vec::new();
+        let mut rest = body;
+        while let Some(at) = find(rest, needle.as_bytes()) {
+            parts.push(rest[..at].to_vec());
+            rest = &rest[at + needle.len()..];
         }
+        parts.push(rest.to_vec());
+        Self { parts }
     }
 
     /// The body for `seq`.
     #[must_use]
     pub fn render(&self, seq: u64) -> Vec<u8> {
         let digits = seq.to_string();
-        let mut body = Vec::with_capacity(self.head.len() + digits.len() + self.tail.len());
-        body.extend_from_slice(&self.head);
-        body.extend_from_slice(digits.as_bytes());
-        body.extend_from_slice(&self.tail);
+        let length =
+            self.parts.iter().map(Vec::len).sum::<usize>() + digits.len() * (self.parts.len() - 1);
+        let mut body = Vec::with_capacity(length);
+        for (i, part) in self.parts.iter().enumerate() {
+            if i > 0 {
+                body.extend_from_slice(digits.as_bytes());
+            }
+            body.extend_from_slice(part);
+        }
         body
     }
 }

@@ -35,6 +35,7 @@ fn smoke_run_measures_every_scenario_next_to_its_baseline() {
     assert!(stdout.contains("| scenario | ops/s | p50 ms | p99 ms | baseline ops/s | ratio |"));
     for progress in [
         "[e2e-memory sender #1] warm-up",
+        "[serve-redb service #1] warm-up",
         "[receiver layered #1]",
         "[backlog 2000]",
     ] {
@@ -48,7 +49,7 @@ fn smoke_run_measures_every_scenario_next_to_its_baseline() {
     assert_eq!(report["mode"], "smoke");
     assert!(report["machine"]["cpus"].as_u64().unwrap() >= 1);
 
-    for name in ["e2e-memory", "e2e-redb", "receiver"] {
+    for name in ["e2e-memory", "e2e-redb", "serve-redb", "receiver"] {
         let row = scenario(&report, name);
         assert_eq!(row["status"], "measured", "{row:#}");
         let ops = row["ops_per_sec"].as_f64().unwrap();
@@ -61,6 +62,20 @@ fn smoke_run_measures_every_scenario_next_to_its_baseline() {
         assert_eq!(row["baseline_errors"], 0, "{row:#}");
         assert!(row["target"].as_str().unwrap().starts_with("ratio ≥"));
     }
+    let serve = scenario(&report, "serve-redb");
+    assert!(
+        serve["accepted_per_sec"].as_f64().unwrap() > 0.0,
+        "{serve:#}"
+    );
+    assert_eq!(serve["connections"], 32);
+    assert!(serve["body_bytes"].as_u64().unwrap() > 900, "{serve:#}");
+    assert!(
+        serve["commits_per_delivery"].as_f64().unwrap() > 0.0,
+        "{serve:#}"
+    );
+    assert!(serve["delivery_p50_ms"].as_f64().is_some(), "{serve:#}");
+    assert_eq!(serve["target"], "ratio ≥ 0.12");
+
     let redis = scenario(&report, "e2e-redis");
     let status = redis["status"].as_str().unwrap();
     assert!(

@@ -12,15 +12,16 @@ use clap::{Parser, Subcommand};
 use webhook_bench::report::{Report, Row, Status};
 use webhook_bench::scenario::backlog::{self, ChildArgs};
 use webhook_bench::scenario::e2e::{self, Store};
-use webhook_bench::scenario::{Mode, Settings, history, receiver};
+use webhook_bench::scenario::{Mode, Settings, history, receiver, serve};
 use webhook_bench::system;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "e2e-memory",
     "e2e-redb",
     "e2e-redis",
     "e2e-redis-aof",
+    serve::SCENARIO,
     "receiver",
     "receiver-dedup",
     "backlog",
@@ -41,7 +42,8 @@ struct Cli {
     #[arg(long, hide = true)]
     smoke: bool,
     /// Run only these scenarios (comma-separated): e2e-memory, e2e-redb, e2e-redis,
-    /// e2e-redis-aof, receiver, receiver-dedup, backlog, history, retention-soak.
+    /// e2e-redis-aof, serve-redb, receiver, receiver-dedup, backlog, history,
+    /// retention-soak.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to write the JSON report. Default is target/bench/report.json.
@@ -60,6 +62,10 @@ struct Cli {
     /// concurrency.
     #[arg(long)]
     window: Option<usize>,
+    /// HTTP service: keep-alive client connections publishing to the API (and the
+    /// baseline's client tasks in that scenario). Default 32.
+    #[arg(long)]
+    connections: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -127,6 +133,9 @@ fn main() -> ExitCode {
         settings.window = window.max(1);
         settings.publishers = settings.window;
     }
+    if let Some(connections) = cli.connections {
+        settings.api_connections = connections.max(1);
+    }
     if let Some(backlog) = cli.backlog {
         settings.backlog = backlog.max(1);
     }
@@ -153,6 +162,9 @@ fn main() -> ExitCode {
             if wanted(store.scenario()) {
                 rows.push(e2e::run(&settings, store).await);
             }
+        }
+        if wanted(serve::SCENARIO) {
+            rows.push(serve::run(&settings).await);
         }
         if wanted("receiver") {
             rows.push(receiver::run(&settings).await);

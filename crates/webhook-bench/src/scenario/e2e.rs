@@ -23,20 +23,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, header};
-use http_body_util::Full;
 use tokio::sync::Semaphore;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use webhook_core::keys::HmacSecret;
 use webhook_sender::store::{MemoryStore, RedbStore};
 use webhook_sender::{AllowList, EndpointConfig, Publish, Sender};
 
-use super::{BoxError, Measurement, Phase, Settings, best_of_rounds, closing_notes, progress};
-use crate::http::{Tracker, counting_server, exchange, loopback_listener, plain_client};
+use super::window::{Run, drain, per_delivery};
+use super::{BoxError, Failures, Measurement, Settings, best_of_rounds, both_sides, closing_notes};
+use crate::http::{Tracker, counting_server, exchange, json_post, loopback_listener, plain_client};
 use crate::payload::{self, ORGANIZATION, SECRET, Template};
 use crate::report::{Row, Target};
-use crate::system;
 
 /// Where the sender queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,26 +116,13 @@ pub async fn run(settings: &Settings, store: Store) -> Row {
             base.ops_per_sec,
         )
         .target(Target::ratio_at_least(store.target()))
-        .extra("baseline_p50_ms", base.p50_ms)
-        .extra("baseline_p99_ms", base.p99_ms)
         .extra("concurrency", settings.concurrency)
         .extra("window", settings.window)
-        .extra("measured_secs", settings.measure.as_secs_f64())
-        .extra("rounds", settings.rounds)
-        .extra("cpu_cores", ours.cpu_cores)
-        .extra("commits_per_delivery", ours.commits_per_delivery)
-        .extra("baseline_cpu_cores", base.cpu_cores)
-        .extra("errors", ours.errors)
-        .extra("baseline_errors", base.errors)
         .note(format!(
             "window {} events, HTTP concurrency {}",
             settings.window, settings.concurrency
-        ))
-        .note(format!(
-            "CPU busy {} vs {} cores",
-            cores(ours.cpu_cores),
-            cores(base.cpu_cores)
         ));
+    row = both_sides(row, settings, &ours, &base);
     if let Some(commits) = ours.commits_per_delivery {
         row = row.note(format!("{commits:.2} redb commits per delivery"));
     }
@@ -148,10 +132,6 @@ pub async fn run(settings: &Settings, store: Store) -> Row {
         (&ours, "publish errors"),
         (&base, "baseline errors"),
     )
-}
-
-fn cores(value: Option<f64>) -> String {
-    value.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"))
 }
 
 /// Why the scenario cannot run in this build, if it cannot.
@@ -195,13 +175,7 @@ pub async fn baseline(settings: &Settings, label: &str) -> Result<Measurement, B
                 if seq >= capacity as u64 {
                     break;
                 }
-                let mut request = Request::new(Full::new(Bytes::from(template.render(seq))));
-                *request.method_mut() = http::Method::POST;
-                *request.uri_mut() = uri.clone();
-                request.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
+                let request = json_post(&uri, template.render(seq));
                 tracker.mark_sent(seq);
                 match exchange(&client, request).await {
                     Ok(status) if status.is_success() => {}
@@ -251,25 +225,20 @@ pub async fn sender(
         )
         .await?;
 
-    let commits_before = match &guard {
-        Guard::Dir(_, store) => store.commits(),
-        _ => 0,
-    };
+    let commits_before = guard.commits().unwrap_or(0);
     let next = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let failures = Arc::new(Failures::default());
     let run = Run::start(label, &tracker, settings);
     let window = run.window;
 
     let mut tasks = JoinSet::new();
     for _ in 0..settings.publishers {
-        let (tracker, sender, permits, next, errors, first_error) = (
+        let (tracker, sender, permits, next, failures) = (
             Arc::clone(&tracker),
             sender.clone(),
             Arc::clone(&permits),
             Arc::clone(&next),
-            Arc::clone(&errors),
-            Arc::clone(&first_error),
+            Arc::clone(&failures),
         );
         tasks.spawn(async move {
             while tracker.now_ns() < window.end_ns {
@@ -292,12 +261,8 @@ pub async fn sender(
                     payload::transaction(seq),
                 );
                 if let Err(error) = sender.publish(publish).await {
-                    errors.fetch_add(1, Ordering::Relaxed);
                     permits.add_permits(1);
-                    first_error
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .get_or_insert_with(|| error.to_string());
+                    failures.record(error);
                 }
             }
         });
@@ -308,152 +273,54 @@ pub async fn sender(
     // Publishers blocked on the window wake as deliveries arrive; past the window they stop.
     permits.close();
     let taken = next.load(Ordering::Relaxed).min(capacity as u64);
-    let failed = errors.load(Ordering::Relaxed);
+    let failed = failures.count();
     let published = taken.saturating_sub(failed);
-    let drained = tracker.wait_for(published, Duration::from_secs(60)).await;
+    let drained = drain(&tracker, published, "published events").await;
     run.stop();
-    let commits = match &guard {
-        Guard::Dir(_, store) => Some(store.commits().saturating_sub(commits_before)),
-        _ => None,
-    };
+    let commits = guard
+        .commits()
+        .map(|commits| commits.saturating_sub(commits_before));
     let shutdown = sender.shutdown().await;
     drop(server);
     drop(guard);
     if !publishers_done {
         return Err("publishers did not finish within 60 s of the window's end".into());
     }
-    if !drained {
-        return Err(format!(
-            "only {} of {published} published events arrived within 60 s of the window's end",
-            tracker.unique()
-        )
-        .into());
-    }
+    drained?;
     shutdown?;
-    if let Some(error) = first_error
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()
-    {
-        eprintln!("[{label}] {failed} publishes failed; the first: {error}");
-    }
+    failures.report(label, "publishes");
     let mut measurement = window.measure(&tracker, failed, cores);
-    if let Some(commits) = commits {
-        #[allow(clippy::cast_precision_loss)]
-        let per_delivery = commits as f64 / published.max(1) as f64;
-        measurement.commits_per_delivery = Some(per_delivery);
-    }
+    measurement.commits_per_delivery = per_delivery(commits, published);
     Ok(measurement)
-}
-
-/// The warm-up and measured window of a run, on its tracker's clock.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    from_ns: u64,
-    end_ns: u64,
-    length: Duration,
-}
-
-impl Window {
-    fn starting_now(tracker: &Tracker, settings: &Settings) -> Self {
-        let now = tracker.now_ns();
-        let from_ns = now + nanos(settings.warmup);
-        Self {
-            from_ns,
-            end_ns: from_ns + nanos(settings.measure),
-            length: settings.measure,
-        }
-    }
-
-    fn measure(&self, tracker: &Tracker, errors: u64, cpu_cores: Option<f64>) -> Measurement {
-        let (count, histogram) = tracker.received_between(self.from_ns, self.end_ns);
-        #[allow(clippy::cast_precision_loss)]
-        let ops_per_sec = count as f64 / self.length.as_secs_f64();
-        Measurement {
-            ops_per_sec,
-            p50_ms: histogram.percentile_ms(50.0),
-            p99_ms: histogram.percentile_ms(99.0),
-            errors,
-            count,
-            cpu_cores,
-            commits_per_delivery: None,
-        }
-    }
-}
-
-/// One run's window and its progress lines on stderr, shared by the baseline and the
-/// sender: [`Run::start`] begins the warm-up, [`Run::finish`] waits through the window
-/// and for the load tasks, [`Run::stop`] ends the progress lines.
-#[derive(Debug)]
-struct Run {
-    window: Window,
-    phase: Arc<Phase>,
-    ticker: JoinHandle<()>,
-}
-
-impl Run {
-    /// Starts the warm-up now and the progress lines of `label`.
-    fn start(label: &str, tracker: &Arc<Tracker>, settings: &Settings) -> Self {
-        let phase = Arc::new(Phase::default());
-        phase.set("warm-up");
-        let window = Window::starting_now(tracker, settings);
-        eprintln!(
-            "[{label}] warm-up {:?}, then measuring {:?}",
-            settings.warmup, settings.measure
-        );
-        let ticker = progress(label.to_owned(), Arc::clone(tracker), Arc::clone(&phase));
-        Self {
-            window,
-            phase,
-            ticker,
-        }
-    }
-
-    /// Sleeps through warm-up and the window, updating the progress phase (`after` once the
-    /// window is over), then waits up to `limit` for `tasks`; returns the CPU cores the
-    /// process kept busy during the window and whether the tasks finished in time.
-    async fn finish(
-        &self,
-        tracker: &Tracker,
-        tasks: &mut JoinSet<()>,
-        after: &'static str,
-        limit: Duration,
-    ) -> (Option<f64>, bool) {
-        let until = |ns: u64| Duration::from_nanos(ns.saturating_sub(tracker.now_ns()));
-        tokio::time::sleep(until(self.window.from_ns)).await;
-        self.phase.set("measuring");
-        let (cpu_from, wall_from) = (system::cpu_time(None), Instant::now());
-        tokio::time::sleep(until(self.window.end_ns)).await;
-        let (cpu_to, wall) = (system::cpu_time(None), wall_from.elapsed());
-        self.phase.set(after);
-        let cores = cpu_to
-            .zip(cpu_from)
-            .map(|(to, from)| (to - from).as_secs_f64() / wall.as_secs_f64());
-        let joined =
-            tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} }).await;
-        (cores, joined.is_ok())
-    }
-
-    /// Ends the progress lines.
-    fn stop(self) {
-        self.ticker.abort();
-    }
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What must outlive the sender: a temporary directory, a Redis server.
 #[derive(Debug)]
 #[allow(dead_code)]
-enum Guard {
+pub(crate) enum Guard {
     None,
     Dir(tempfile::TempDir, RedbStore),
     Redis(webhook_testkit::RedisServer),
 }
 
-async fn build_sender(settings: &Settings, store: Store) -> Result<(Sender, Guard), BoxError> {
+impl Guard {
+    /// The redb store's write transactions so far (each one fsync); `None` for the other
+    /// stores.
+    pub(crate) fn commits(&self) -> Option<u64> {
+        match self {
+            Self::Dir(_, store) => Some(store.commits()),
+            Self::None | Self::Redis(_) => None,
+        }
+    }
+}
+
+/// A sender on `store` as the scenarios run it: loopback endpoints allowed, the settings'
+/// worker slots, the store in a temporary directory under the scratch directory (redb) or
+/// on a throwaway `redis-server`.
+pub(crate) async fn build_sender(
+    settings: &Settings,
+    store: Store,
+) -> Result<(Sender, Guard), BoxError> {
     let builder = Sender::builder()
         .allow_private_networks(AllowList::loopback())
         .workers(settings.workers);

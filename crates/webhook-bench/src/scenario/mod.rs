@@ -3,6 +3,7 @@
 //! | scenario | module | measures | baseline |
 //! |---|---|---|---|
 //! | `e2e-memory`, `e2e-redb`, `e2e-redis`, `e2e-redis-aof` | [`e2e`] | deliveries/s from `publish` to the receiver's 2xx | a plain hyper client posting the same bodies to the same server at the same concurrency |
+//! | `serve-redb` | [`serve`] | messages/s published over the HTTP API (`POST …/messages`, 32 keep-alive connections) and delivered to the receiver's 2xx; 202 latency | the same plain hyper client as e2e, posting the same bodies to the same server at 32 connections |
 //! | `receiver` | [`receiver`] | requests/s through `WebhookLayer` (verify + dedup); also with handlers reading `data` as `Value` and decoding it typed | the bare hyper handler, same load generator and requests |
 //! | `receiver-dedup` | [`receiver::run_sustained`] | distinct deliveries at 1,000/s (simulated clock) through the default memory dedup store, far past its capacity: `dedup_full` answers, RSS | none (absolute goals: 0 `dedup_full`, RSS growth ≤ 256 MiB) |
 //! | `backlog-enqueue`, `backlog-drain` | [`backlog`] | 1,000,000 deliveries for a dead endpoint: enqueue rate, peak RSS, drain time | none (absolute goals) |
@@ -12,6 +13,7 @@
 //!
 //! let quick = Settings::new(Mode::Quick);
 //! assert_eq!(quick.backlog, 50_000);
+//! assert_eq!(quick.api_connections, 32);
 //! assert_eq!(Settings::new(Mode::Full).backlog, 1_000_000);
 //! ```
 
@@ -19,11 +21,15 @@ pub mod backlog;
 pub mod e2e;
 pub mod history;
 pub mod receiver;
+pub mod serve;
+mod window;
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
@@ -66,6 +72,9 @@ pub struct Settings {
     pub window: usize,
     /// End-to-end: concurrent publisher tasks.
     pub publishers: usize,
+    /// HTTP service: keep-alive client connections posting messages to the API (and the
+    /// baseline's client tasks in that scenario). Default 32.
+    pub api_connections: usize,
     /// End-to-end: time before the measured window.
     pub warmup: Duration,
     /// End-to-end: the measured window.
@@ -98,6 +107,7 @@ impl Settings {
             workers: 64,
             window: 64,
             publishers: 64,
+            api_connections: 32,
             warmup: Duration::from_secs(1),
             measure: Duration::from_secs(3),
             rounds: 1,
@@ -221,18 +231,22 @@ pub fn best(measurements: &[Measurement]) -> Option<Measurement> {
 /// Measures the baseline, then ours, `rounds` times, alternating; returns the best of each
 /// side as `(baseline, ours)`.
 ///
-/// `baseline(round)` and `ours(round)` measure one round (numbered from 1). When one fails,
-/// the error is the failed row's reason, `"{side}: {error}"` with that side's name.
-pub(crate) async fn best_of_rounds<B, O>(
+/// `baseline(round)` and `ours(round)` measure one round (numbered from 1); a side may
+/// return more than a [`Measurement`] (anything that borrows as one), and the best is its
+/// whole result. When one fails, the error is the failed row's reason,
+/// `"{side}: {error}"` with that side's name.
+pub(crate) async fn best_of_rounds<TB, TO, B, O>(
     rounds: usize,
     baseline_side: &str,
     mut baseline: impl FnMut(usize) -> B,
     our_side: &str,
     mut ours: impl FnMut(usize) -> O,
-) -> Result<(Measurement, Measurement), String>
+) -> Result<(TB, TO), String>
 where
-    B: Future<Output = Result<Measurement, BoxError>>,
-    O: Future<Output = Result<Measurement, BoxError>>,
+    TB: Borrow<Measurement>,
+    TO: Borrow<Measurement>,
+    B: Future<Output = Result<TB, BoxError>>,
+    O: Future<Output = Result<TO, BoxError>>,
 {
     let mut baselines = Vec::new();
     let mut measured = Vec::new();
@@ -244,9 +258,86 @@ where
         );
         measured.push(ours(round).await.map_err(|e| format!("{our_side}: {e}"))?);
     }
-    best(&baselines)
-        .zip(best(&measured))
+    fastest(baselines)
+        .zip(fastest(measured))
         .ok_or_else(|| "no measurement".to_owned())
+}
+
+/// The result with the highest rate, as [`best`] for results that carry more.
+fn fastest<T: Borrow<Measurement>>(results: Vec<T>) -> Option<T> {
+    results
+        .into_iter()
+        .max_by(|a, b| a.borrow().ops_per_sec.total_cmp(&b.borrow().ops_per_sec))
+}
+
+/// A CPU-cores figure for a note: two decimals, `?` when unknown.
+pub(crate) fn cores(value: Option<f64>) -> String {
+    value.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"))
+}
+
+/// Failed operations of a run, counted by every load task, and the first one's reason
+/// (printed once at the end rather than once per failure).
+#[derive(Debug, Default)]
+pub(crate) struct Failures {
+    count: AtomicU64,
+    first: std::sync::Mutex<Option<String>>,
+}
+
+impl Failures {
+    /// Counts one failure; keeps its reason if it is the first.
+    pub(crate) fn record(&self, reason: impl fmt::Display) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert_with(|| reason.to_string());
+    }
+
+    /// How many failed so far.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Prints `[label] N {what} failed; the first: …` on stderr when any failed.
+    pub(crate) fn report(&self, label: &str, what: &str) {
+        if let Some(first) = self
+            .first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            eprintln!(
+                "[{label}] {} {what} failed; the first: {first}",
+                self.count()
+            );
+        }
+    }
+}
+
+/// Adds what every side-by-side row of a closed-loop scenario reports about both sides: to
+/// the JSON the baseline's latency, the window, the rounds, CPU busy, redb commits per
+/// delivery and the errors of both sides; to the notes "CPU busy {ours} vs {baseline}
+/// cores".
+pub(crate) fn both_sides(
+    row: Row,
+    settings: &Settings,
+    ours: &Measurement,
+    base: &Measurement,
+) -> Row {
+    row.extra("baseline_p50_ms", base.p50_ms)
+        .extra("baseline_p99_ms", base.p99_ms)
+        .extra("measured_secs", settings.measure.as_secs_f64())
+        .extra("rounds", settings.rounds)
+        .extra("cpu_cores", ours.cpu_cores)
+        .extra("commits_per_delivery", ours.commits_per_delivery)
+        .extra("baseline_cpu_cores", base.cpu_cores)
+        .extra("errors", ours.errors)
+        .extra("baseline_errors", base.errors)
+        .note(format!(
+            "CPU busy {} vs {} cores",
+            cores(ours.cpu_cores),
+            cores(base.cpu_cores)
+        ))
 }
 
 /// Adds the notes a comparison's row ends with: "best of N rounds" when there were several,
