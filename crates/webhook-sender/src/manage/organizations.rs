@@ -68,6 +68,12 @@ impl Organizations<'_> {
         self.config.organization(organization).map(|org| org.info())
     }
 
+    /// Whether the organization exists (cheaper than [`Organizations::get`]).
+    #[must_use]
+    pub fn exists(&self, organization: &OrganizationId) -> bool {
+        self.config.organization(organization).is_some()
+    }
+
     /// Every organization, by id.
     #[must_use]
     pub fn list(&self) -> Vec<OrganizationInfo> {

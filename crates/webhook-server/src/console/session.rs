@@ -39,7 +39,7 @@ impl Viewer {
         id: &str,
     ) -> Result<OrganizationId, ErrorPage> {
         let id = OrganizationId::from(id);
-        if !self.principal.access.reaches(&id) || state.sender.organizations().get(&id).is_none() {
+        if !self.principal.access.reaches(&id) || !state.sender.organizations().exists(&id) {
             return Err(ErrorPage::not_found());
         }
         Ok(id)

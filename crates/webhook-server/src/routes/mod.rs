@@ -66,7 +66,7 @@ impl Caller {
     /// otherwise, so another tenant's existence does not leak.
     pub(crate) fn organization(&self, state: &AppState, id: &str) -> ApiResult<OrganizationId> {
         let id = OrganizationId::from(id);
-        if !self.0.access.reaches(&id) || state.sender.organizations().get(&id).is_none() {
+        if !self.0.access.reaches(&id) || !state.sender.organizations().exists(&id) {
             return Err(ApiError::not_found("organization"));
         }
         Ok(id)
