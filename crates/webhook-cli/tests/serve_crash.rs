@@ -1,7 +1,8 @@
 //! `webhook serve` killed with SIGKILL while clients publish, then restarted on the same
 //! redb store: every message that got a 202 is delivered exactly once at a deduplicating
 //! receiver (`webhook listen`), and a publish retried with its `Idempotency-Key` after the
-//! restart gets the first answer's event id.
+//! restart gets the first answer's event id. And SIGTERM: the service stops accepting,
+//! answers what is in progress, drains the sender and exits 0.
 
 #![allow(clippy::unwrap_used)]
 
@@ -334,4 +335,47 @@ async fn serve_killed_while_publishing_loses_no_accepted_message() {
         "nothing arrived that was not published"
     );
     drop(service);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("service.redb");
+    let mut service = serve(&store);
+    let api = Api::new(&service.addr);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/v1/organizations",
+            &json!({"id": "acme"}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+    let killed = Command::new("kill")
+        .args(["-TERM", &service.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = service.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 20 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    // What it stored is there on the next start.
+    let service = serve(&store);
+    let api = Api::new(&service.addr);
+    let (status, body) = api
+        .call(Method::GET, "/v1/organizations/acme", &Value::Null, None)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
