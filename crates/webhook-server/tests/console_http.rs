@@ -264,3 +264,70 @@ async fn sign_in_cookie_csrf_and_tenancy() {
     );
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_deliveries_page_and_filter() {
+    let api = Service::start(Options::default()).await;
+    let token = api.organization("acme").await;
+    let receiver = Receiver::start(StatusCode::OK).await;
+    let created = api
+        .post(
+            "/v1/organizations/acme/endpoints",
+            &token,
+            common::standard_endpoint(&receiver.url),
+        )
+        .await;
+    let endpoint = created.json["id"].as_str().unwrap().to_owned();
+    for n in 0..30 {
+        api.post("/v1/organizations/acme/messages", &token, common::wallet(n))
+            .await;
+    }
+    eventually("all delivered", async || receiver.seen().len() >= 30).await;
+    let page = format!("/console/o/acme/endpoints/{endpoint}");
+    let (status, _, first) = api.page(Method::GET, &page, Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = |html: &str| html.matches("/console/o/acme/deliveries/").count();
+    assert_eq!(rows(&first), 25, "a page of 25");
+    let next = first
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let (_, _, second) = api.page(Method::GET, &next, Some(&token), None, &[]).await;
+    assert_eq!(rows(&second), 5, "the rest");
+    assert!(!second.contains("rel=\"next\""));
+    let (_, _, failed) = api
+        .page(
+            Method::GET,
+            &format!("{page}?status=failed"),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(rows(&failed), 0, "none failed");
+    let (_, _, future) = api
+        .page(
+            Method::GET,
+            &format!("{page}?since=2999-01-01T00:00"),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(rows(&future), 0);
+    let (status, _, _) = api
+        .page(
+            Method::GET,
+            &format!("{page}?status=lost"),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    api.stop().await;
+}
