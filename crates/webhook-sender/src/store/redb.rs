@@ -5,7 +5,10 @@
 //! has queued up (up to 512 operations), applies it in one write transaction, commits once
 //! (one fsync) and only then answers each caller. Many concurrent publishes and
 //! acknowledgements therefore share one fsync, and a caller that got an answer knows its
-//! change is on disk.
+//! change is on disk. In a batch of 8 or more operations a second thread writes the
+//! index entries the operations produce, into the same transaction, while the writer
+//! writes the records (redb allows separate tables of one write transaction to be
+//! written from several threads); both commit together.
 //!
 //! Claims do not wait for a commit: they are served from the in-memory [`Queue`] under a
 //! mutex, with the records and payloads read in a redb read transaction, and the lease is
@@ -176,7 +179,8 @@ struct Inner {
     /// Set by the writer when a commit failed: memory and disk may disagree.
     poisoned: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
-    /// Batches whose index entries a second thread wrote.
+    /// Batches whose index entries a second thread wrote (read by tests).
+    #[cfg(test)]
     index_threads: Arc<AtomicU64>,
     windows: Mutex<WindowStarts>,
     config_version: Arc<AtomicU64>,
@@ -269,6 +273,7 @@ impl RedbStore {
                 queue,
                 poisoned,
                 commits,
+                #[cfg(test)]
                 index_threads,
                 windows: Mutex::new(windows),
                 config_version,
@@ -1410,6 +1415,21 @@ fn refuse(op: Op, error: impl Fn() -> StoreError) {
 mod tests {
     use super::*;
 
+    /// A store in a new directory, with one endpoint of concurrency `cap`.
+    async fn store_with_endpoint(
+        cap: u32,
+    ) -> (tempfile::TempDir, std::path::PathBuf, RedbStore, EndpointId) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let store = RedbStore::open(&path).unwrap();
+        let endpoint = EndpointId::generate();
+        store
+            .put_endpoint(StoredEndpoint::new(endpoint, cap, true, b"{}".to_vec()))
+            .await
+            .unwrap();
+        (dir, path, store, endpoint)
+    }
+
     #[test]
     fn a_file_of_a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -1431,14 +1451,7 @@ mod tests {
 
     #[tokio::test]
     async fn windows_leases_and_failures_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb");
-        let store = RedbStore::open(&path).unwrap();
-        let endpoint = EndpointId::generate();
-        store
-            .put_endpoint(StoredEndpoint::new(endpoint, 4, true, b"{}".to_vec()))
-            .await
-            .unwrap();
+        let (_dir, path, store, endpoint) = store_with_endpoint(4).await;
         let window = store
             .claim_idempotency_window("org", "TRANSACTION", "t1", 1_000)
             .await
@@ -1568,14 +1581,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_schema_2_file_is_upgraded_with_every_entry_found_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb");
-        let store = RedbStore::open(&path).unwrap();
-        let endpoint = EndpointId::generate();
-        store
-            .put_endpoint(StoredEndpoint::new(endpoint, 4, true, b"{}".to_vec()))
-            .await
-            .unwrap();
+        let (_dir, path, store, endpoint) = store_with_endpoint(4).await;
         for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
             let message =
                 crate::store::fixture::message("org", key, i64::try_from(i).unwrap(), b"{}");
@@ -1647,14 +1653,7 @@ mod tests {
     #[tokio::test]
     async fn batches_written_with_an_index_thread_index_every_record_once() {
         use crate::store::index::{self, StatusGroup};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb");
-        let store = RedbStore::open(&path).unwrap();
-        let endpoint = EndpointId::generate();
-        store
-            .put_endpoint(StoredEndpoint::new(endpoint, 200, true, b"{}".to_vec()))
-            .await
-            .unwrap();
+        let (_dir, path, store, endpoint) = store_with_endpoint(200).await;
         let before = store.commits();
         let publishes: Vec<_> = (0..200)
             .map(|i| {
