@@ -1,5 +1,4 @@
-//! Index sets held in memory ([`MemberSets`]): every set of the memory store, and the
-//! open-group sets of the redb store (rebuilt from its open records when it opens).
+//! Index sets held in memory ([`MemberSets`]): the index of the memory store.
 //!
 //! A set is an ordered set of members under its name. Nearly every member is a fixed
 //! 24 bytes ([`index`](super::index): 8-byte time, 16-byte id), kept inline in the
