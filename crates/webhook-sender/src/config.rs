@@ -255,8 +255,22 @@ impl LiveConfig {
     /// Loads everything again when the store's configuration version moved, that is when
     /// another sender node on the same store changed it. Returns whether it reloaded.
     pub(crate) async fn sync(&self, store: &dyn ConfigStore) -> Result<bool, Error> {
+        self.sync_from(store, None).await
+    }
+
+    /// As [`sync`](Self::sync), given the store's version when the caller has just read
+    /// it (in the same round trip as other work); `None` reads it.
+    pub(crate) async fn sync_from(
+        &self,
+        store: &dyn ConfigStore,
+        read: Option<u64>,
+    ) -> Result<bool, Error> {
         let current = self.version.load(Ordering::SeqCst);
-        if store.config_version().await? == current {
+        let version = match read {
+            Some(version) => version,
+            None => store.config_version().await?,
+        };
+        if version == current {
             return Ok(false);
         }
         let _guard = self.write.lock().await;

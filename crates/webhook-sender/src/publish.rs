@@ -147,10 +147,6 @@ impl Sender {
     pub async fn publish(&self, publish: Publish) -> Result<PublishReceipt, Error> {
         let engine = self.engine();
         engine.check_open()?;
-        // Another node may have added an endpoint of this organization.
-        if engine.config.sync(engine.store.as_ref()).await? {
-            engine.wake();
-        }
         let Publish {
             organization,
             body,
@@ -182,10 +178,23 @@ impl Sender {
         self.redactor().redact(&kind, &mut value);
 
         let now = engine.now();
-        let window = engine
+        let (window, version) = engine
             .store
-            .claim_idempotency_window(organization.as_str(), &kind, &entity, now.unix_timestamp())
+            .claim_idempotency_window_and_config_version(
+                organization.as_str(),
+                &kind,
+                &entity,
+                now.unix_timestamp(),
+            )
             .await?;
+        // Another node may have added an endpoint of this organization.
+        if engine
+            .config
+            .sync_from(engine.store.as_ref(), version)
+            .await?
+        {
+            engine.wake();
+        }
         let key = IdempotencyKey::derive(organization.as_str(), &kind, &entity, window);
         let event_id = event_id.unwrap_or_else(EventId::generate);
 

@@ -1,12 +1,12 @@
 //! An in-memory store for tests and examples: everything is lost when it is dropped.
 
-use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use webhook_core::idempotency::{WindowStarts, triple_key};
 
 use super::index::{IndexEntry, Scan};
+use super::members::MemberSets;
 use super::queue::Queue;
 use super::record::{DeliveryRecord, MessageRecord};
 use super::tables::{self, NewMessage, Tables};
@@ -40,7 +40,7 @@ struct Records {
     /// By event id, then organization (event ids are unique per organization).
     messages: HashMap<EventId, HashMap<OrganizationId, MessageRecord>>,
     /// Index sets by name, each an ordered set of members.
-    index: HashMap<Vec<u8>, BTreeSet<Vec<u8>>>,
+    index: MemberSets,
 }
 
 impl Records {
@@ -54,8 +54,8 @@ impl Tables for Records {
         Ok(self.deliveries.get(&id).cloned())
     }
 
-    fn put_delivery(&mut self, record: &DeliveryRecord, _: Option<bool>) -> Result<(), StoreError> {
-        self.deliveries.insert(record.id, record.clone());
+    fn put_delivery(&mut self, record: DeliveryRecord, _: Option<bool>) -> Result<(), StoreError> {
+        self.deliveries.insert(record.id, record);
         Ok(())
     }
 
@@ -90,26 +90,13 @@ impl Tables for Records {
         Ok(())
     }
 
-    fn insert_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
-        match self.index.get_mut(entry.set.as_slice()) {
-            Some(members) => {
-                members.insert(entry.member.clone());
-            }
-            None => {
-                let members = BTreeSet::from([entry.member.clone()]);
-                self.index.insert(entry.set.clone(), members);
-            }
-        }
+    fn insert_entry(&mut self, entry: IndexEntry) -> Result<(), StoreError> {
+        self.index.insert(entry);
         Ok(())
     }
 
     fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
-        if let Some(members) = self.index.get_mut(entry.set.as_slice()) {
-            members.remove(entry.member.as_slice());
-            if members.is_empty() {
-                self.index.remove(entry.set.as_slice());
-            }
-        }
+        self.index.remove(entry);
         Ok(())
     }
 }
@@ -210,7 +197,7 @@ impl QueueStore for MemoryStore {
             for record in &mut new.deliveries {
                 state.queue.push(record);
             }
-            tables::insert_message(&mut state.records, &new)
+            tables::insert_message(&mut state.records, new)
         })
     }
 
@@ -319,30 +306,7 @@ impl HistoryStore for MemoryStore {
     }
 
     fn scan(&self, scan: Scan) -> StoreFuture<'_, Vec<Vec<u8>>> {
-        self.with(move |state| {
-            let Some(members) = state.records.index.get(scan.set.as_slice()) else {
-                return Ok(Vec::new());
-            };
-            if let (Some(start), Some(end)) = (&scan.start, &scan.end) {
-                if start >= end {
-                    // A cursor past the range's end (BTreeSet::range would panic).
-                    return Ok(Vec::new());
-                }
-            }
-            let start = scan
-                .start
-                .as_deref()
-                .map_or(Bound::Unbounded, Bound::Included);
-            let end = scan
-                .end
-                .as_deref()
-                .map_or(Bound::Unbounded, Bound::Excluded);
-            Ok(members
-                .range::<[u8], _>((start, end))
-                .take(scan.limit)
-                .cloned()
-                .collect())
-        })
+        self.with(move |state| Ok(state.records.index.scan(&scan)))
     }
 
     fn remove_finished(&self, ids: Vec<DeliveryId>) -> StoreFuture<'_, u64> {

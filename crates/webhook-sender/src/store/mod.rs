@@ -34,6 +34,7 @@ mod error;
 #[cfg(any(test, feature = "testing"))]
 pub(crate) mod fixture;
 pub mod index;
+mod members;
 mod memory;
 mod queue;
 pub mod record;
@@ -111,6 +112,21 @@ pub trait WindowStore: Send + Sync + fmt::Debug + 'static {
         entity: &'a str,
         now: i64,
     ) -> StoreFuture<'a, i64>;
+
+    /// As [`claim_idempotency_window`](WindowStore::claim_idempotency_window), also
+    /// returning the store's [`config_version`](ConfigStore::config_version) when the
+    /// backend reads both in one round trip (a publish needs both). Default is the window
+    /// alone and `None`: the caller reads the version itself.
+    fn claim_idempotency_window_and_config_version<'a>(
+        &'a self,
+        organization: &'a str,
+        kind: &'a str,
+        entity: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, (i64, Option<u64>)> {
+        let window = self.claim_idempotency_window(organization, kind, entity, now);
+        Box::pin(async move { Ok((window.await?, None)) })
+    }
 }
 
 /// The delivery queue (see ARCHITECTURE.md, "Queue model").

@@ -5,7 +5,10 @@
 //! has queued up (up to 512 operations), applies it in one write transaction, commits once
 //! (one fsync) and only then answers each caller. Many concurrent publishes and
 //! acknowledgements therefore share one fsync, and a caller that got an answer knows its
-//! change is on disk.
+//! change is on disk. In a batch of 8 or more operations a second thread writes the
+//! index entries the operations produce, into the same transaction, while the writer
+//! writes the records (redb allows separate tables of one write transaction to be
+//! written from several threads); both commit together.
 //!
 //! Claims do not wait for a commit: they are served from the in-memory [`Queue`] under a
 //! mutex, with the records and payloads read in a redb read transaction, and the lease is
@@ -38,7 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 use webhook_core::idempotency::{WindowStarts, triple_key};
 
 use super::index::{IndexEntry, Scan};
-use super::queue::{Entry, Leased, Parked, Queue, due_again};
+use super::queue::{Entry, Parked, Queue, due_again};
 use super::record::{DeliveryRecord, MessageRecord, Payload};
 use super::tables::{self, NewMessage, Tables};
 use super::{
@@ -49,10 +52,15 @@ use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 
 /// At most this many operations share one transaction.
 const MAX_BATCH: usize = 512;
+/// From this many operations on, a batch writes its index entries on a second thread.
+const THREADED_BATCH: usize = 8;
 const CHANNEL_CAPACITY: usize = 4096;
 
-/// The file layout this build writes and the newest it opens.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+/// The file layout this build writes and the newest it opens. Version 2 (one index
+/// table keyed by set and member bytes) is upgraded when opened.
+pub(crate) const SCHEMA_VERSION: i64 = 3;
+/// The layout with one index table of byte-string members, upgraded at open.
+const SCHEMA_BYTE_INDEX: i64 = 2;
 const SCHEMA_KEY: &str = "schema_version";
 const LAST_PRUNED_KEY: &str = "last_pruned_ms";
 
@@ -63,17 +71,71 @@ const MESSAGES: TableDefinition<'_, (&str, u128), &[u8]> = TableDefinition::new(
 /// Message payloads, raw, apart from the records: claims read only these.
 const PAYLOADS: TableDefinition<'_, (&str, u128), PayloadRow> =
     TableDefinition::new("message_payloads");
-/// Index entries keyed by (a 128-bit digest of the set's name, member): fixed-size set
-/// keys keep the table small. Records read through a scan are checked against the query's
-/// organization, so even a digest collision could not show another tenant's record.
-const INDEX: TableDefinition<'_, (u128, &[u8]), ()> = TableDefinition::new("index");
+/// Index entries of time-and-id members (every set but unrouted retention), keyed by
+/// (a 128-bit digest of the set's name, the member's time, its id): fixed-width keys,
+/// which redb compares and updates without decoding lengths. Records read through a scan
+/// are checked against the query's organization, so even a digest collision could not
+/// show another tenant's record.
+const INDEX: TableDefinition<'_, (u128, u64, u128), ()> = TableDefinition::new("index_fixed");
+/// Index entries of other members (unrouted retention's carry the organization), keyed
+/// by (set digest, member).
+const INDEX_BYTES: TableDefinition<'_, (u128, &[u8]), ()> = TableDefinition::new("index_bytes");
+/// Schema 2's single index table, keyed as [`INDEX_BYTES`]; its entries move to the two
+/// tables above when the file is upgraded.
+const INDEX_V2: TableDefinition<'_, (u128, &[u8]), ()> = TableDefinition::new("index");
 
-/// The 128-bit key of an index set: the first half of its name's SHA-256.
+/// A 24-byte member as (time, id); `None` for any other length.
+fn fixed_member(member: &[u8]) -> Option<(u64, u128)> {
+    let time: [u8; 8] = member.get(..8)?.try_into().ok()?;
+    let id: [u8; 16] = member.get(8..)?.try_into().ok()?;
+    Some((u64::from_be_bytes(time), u128::from_be_bytes(id)))
+}
+
+/// A bound of a scan (`start` inclusive or `end` exclusive, any length) as a bound on
+/// 24-byte members: up to 24 bytes it is padded with zeros (a member at or after the
+/// padded bound is at or after the bound, bytewise); a longer one lies just after its
+/// first 24 bytes.
+fn fixed_bound(bound: &[u8], start: bool) -> std::ops::Bound<(u64, u128)> {
+    use std::ops::Bound;
+    let mut padded = [0_u8; 24];
+    let n = bound.len().min(24);
+    padded[..n].copy_from_slice(&bound[..n]);
+    let Some(member) = fixed_member(&padded) else {
+        return Bound::Unbounded;
+    };
+    match (bound.len() > 24, start) {
+        (false, true) => Bound::Included(member),
+        (true, true) => Bound::Excluded(member),
+        (false, false) => Bound::Excluded(member),
+        (true, false) => Bound::Included(member),
+    }
+}
+
+/// The 128-bit key of an index set: the first half of its name's SHA-256. A thread keeps
+/// the keys of the sets it used last (the writer writes the same few sets over and
+/// over: those of one organization, endpoint, event type), so most index writes hash no
+/// name.
 fn set_key(set: &[u8]) -> u128 {
-    let digest = ring::digest::digest(&ring::digest::SHA256, set);
-    let mut half = [0_u8; 16];
-    half.copy_from_slice(&digest.as_ref()[..16]);
-    u128::from_be_bytes(half)
+    /// At most this many names per thread; when full, the cache starts over.
+    const CACHED: usize = 4096;
+    thread_local! {
+        static KEYS: std::cell::RefCell<std::collections::HashMap<Vec<u8>, u128>> =
+            std::cell::RefCell::default();
+    }
+    KEYS.with_borrow_mut(|keys| {
+        if let Some(&key) = keys.get(set) {
+            return key;
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, set);
+        let mut half = [0_u8; 16];
+        half.copy_from_slice(&digest.as_ref()[..16]);
+        let key = u128::from_be_bytes(half);
+        if keys.len() >= CACHED {
+            keys.clear();
+        }
+        keys.insert(set.to_vec(), key);
+        key
+    })
 }
 const ENDPOINTS: TableDefinition<'_, u128, (u32, bool, &[u8])> = TableDefinition::new("endpoints");
 const ORGANIZATIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("organizations");
@@ -89,7 +151,8 @@ enum Op {
     PutWindow(String, i64),
     PruneWindows(i64),
     Enqueue(Box<NewMessage>, Reply<Enqueued>),
-    Lease(Vec<Leased>),
+    /// Leased records, encoded on the claiming thread.
+    Lease(Vec<(DeliveryId, Vec<u8>)>),
     Finish(DeliveryId, Parked, Finish, Reply<()>),
     Redrive(DeliveryId, i64, Reply<bool>),
     Cancel(EndpointId, String, i64, usize, Reply<u64>),
@@ -116,6 +179,9 @@ struct Inner {
     /// Set by the writer when a commit failed: memory and disk may disagree.
     poisoned: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
+    /// Batches whose index entries a second thread wrote (read by tests).
+    #[cfg(test)]
+    index_threads: Arc<AtomicU64>,
     windows: Mutex<WindowStarts>,
     config_version: Arc<AtomicU64>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -186,12 +252,14 @@ impl RedbStore {
         let poisoned = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let commits = Arc::new(AtomicU64::new(0));
+        let index_threads = Arc::new(AtomicU64::new(0));
         let config_version = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             db: Some(db.clone()),
             queue: queue.clone(),
             poisoned: poisoned.clone(),
             commits: commits.clone(),
+            index_threads: index_threads.clone(),
             config_version: config_version.clone(),
         };
         let writer = std::thread::Builder::new()
@@ -205,6 +273,8 @@ impl RedbStore {
                 queue,
                 poisoned,
                 commits,
+                #[cfg(test)]
+                index_threads,
                 windows: Mutex::new(windows),
                 config_version,
                 writer: Mutex::new(Some(writer)),
@@ -292,16 +362,18 @@ impl RedbStore {
         let records = txn.open_table(OPEN).map_err(StoreError::backend)?;
         let payloads = txn.open_table(PAYLOADS).map_err(StoreError::backend)?;
         let mut deliveries = Vec::with_capacity(leases.len());
+        let mut written = Vec::with_capacity(leases.len());
         for leased in &leases {
             let mut record = open_record(&records, leased.id)?;
             leased.apply(&mut record);
+            written.push((record.id, record.encode()));
             let payload =
                 read_payload(&payloads, &record.organization, record.event)?.ok_or_else(|| {
                     StoreError::corrupt(format!("delivery {} has no message", record.id))
                 })?;
             deliveries.push(Claimed::new(record, payload));
         }
-        self.send_without_reply(Op::Lease(leases));
+        self.send_without_reply(Op::Lease(written));
         Ok(Claim::new(deliveries, next_due_ms, open))
     }
 
@@ -484,25 +556,9 @@ impl HistoryStore for RedbStore {
 
     fn scan(&self, scan: Scan) -> StoreFuture<'_, Vec<Vec<u8>>> {
         self.read(move |txn| {
-            let index = txn.open_table(INDEX).map_err(StoreError::backend)?;
-            let start: &[u8] = scan.start.as_deref().unwrap_or(&[]);
-            let set_key = set_key(&scan.set);
-            let mut members = Vec::new();
-            for row in index
-                .range((set_key, start)..)
-                .map_err(StoreError::backend)?
-            {
-                let (key, _) = row.map_err(StoreError::backend)?;
-                let (set, member) = key.value();
-                if set != set_key || !scan.contains(member) {
-                    break;
-                }
-                members.push(member.to_vec());
-                if members.len() >= scan.limit {
-                    break;
-                }
-            }
-            Ok(members)
+            let fixed = txn.open_table(INDEX).map_err(StoreError::backend)?;
+            let bytes = txn.open_table(INDEX_BYTES).map_err(StoreError::backend)?;
+            scan_index(&fixed, &bytes, &scan)
         })
     }
 
@@ -541,6 +597,11 @@ fn load(db: &Database) -> Result<(Queue, WindowStarts), StoreError> {
             .map(|v| v.value());
         match version {
             Some(SCHEMA_VERSION) => {}
+            Some(SCHEMA_BYTE_INDEX) => {
+                upgrade_byte_index(&txn)?;
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION)
+                    .map_err(StoreError::backend)?;
+            }
             Some(version) if version > SCHEMA_VERSION => {
                 return Err(StoreError::incompatible(format!(
                     "the file has schema version {version}; this build reads up to \
@@ -559,7 +620,7 @@ fn load(db: &Database) -> Result<(Queue, WindowStarts), StoreError> {
         }
         drop(meta);
         // Creates every table, so that reads below and later batches find them.
-        drop(WriteTables::open(&txn)?);
+        create_tables(&txn)?;
     }
     txn.commit().map_err(StoreError::backend)?;
 
@@ -584,6 +645,92 @@ fn load(db: &Database) -> Result<(Queue, WindowStarts), StoreError> {
         windows.restore(key.value(), start.value());
     }
     Ok((queue, windows))
+}
+
+/// The members of a scan: those of both index tables within its bounds, merged in byte
+/// order (a set's members are all of one kind, so one of the two is empty).
+fn scan_index(
+    fixed: &impl ReadableTable<(u128, u64, u128), ()>,
+    bytes: &impl ReadableTable<(u128, &'static [u8]), ()>,
+    scan: &Scan,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    use std::ops::Bound;
+    let set = set_key(&scan.set);
+    let mut members = Vec::new();
+    if let (Some(start), Some(end)) = (&scan.start, &scan.end) {
+        if start >= end {
+            return Ok(members);
+        }
+    }
+    let first = (set, 0, 0);
+    let last = (set, u64::MAX, u128::MAX);
+    let with_set = |bound: Option<Bound<(u64, u128)>>, open: (u128, u64, u128)| match bound {
+        Some(Bound::Included((t, id))) => Bound::Included((set, t, id)),
+        Some(Bound::Excluded((t, id))) => Bound::Excluded((set, t, id)),
+        Some(Bound::Unbounded) | None => Bound::Included(open),
+    };
+    let from = with_set(scan.start.as_deref().map(|s| fixed_bound(s, true)), first);
+    let to = with_set(scan.end.as_deref().map(|e| fixed_bound(e, false)), last);
+    // redb refuses a range whose start lies after its end.
+    let empty = match (from, to) {
+        (Bound::Included(low), Bound::Included(high)) => low > high,
+        (
+            Bound::Included(low) | Bound::Excluded(low),
+            Bound::Included(high) | Bound::Excluded(high),
+        ) => low >= high,
+        _ => false,
+    };
+    let rows = if empty {
+        None
+    } else {
+        Some(fixed.range((from, to)).map_err(StoreError::backend)?)
+    };
+    for row in rows.into_iter().flatten() {
+        if members.len() >= scan.limit {
+            break;
+        }
+        let (key, _) = row.map_err(StoreError::backend)?;
+        let (_, time, id) = key.value();
+        let mut member = Vec::with_capacity(24);
+        member.extend_from_slice(&time.to_be_bytes());
+        member.extend_from_slice(&id.to_be_bytes());
+        members.push(member);
+    }
+    let start: &[u8] = scan.start.as_deref().unwrap_or(&[]);
+    let mut longer = Vec::new();
+    for row in bytes.range((set, start)..).map_err(StoreError::backend)? {
+        let (key, _) = row.map_err(StoreError::backend)?;
+        let (key_set, member) = key.value();
+        if key_set != set || !scan.contains(member) || longer.len() >= scan.limit {
+            break;
+        }
+        longer.push(member.to_vec());
+    }
+    if !longer.is_empty() {
+        members.extend(longer);
+        members.sort_unstable();
+        members.truncate(scan.limit);
+    }
+    Ok(members)
+}
+
+/// Moves schema 2's index entries to the fixed-width and byte-string index tables.
+fn upgrade_byte_index(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let old = txn.open_table(INDEX_V2).map_err(StoreError::backend)?;
+    let mut fixed = txn.open_table(INDEX).map_err(StoreError::backend)?;
+    let mut bytes = txn.open_table(INDEX_BYTES).map_err(StoreError::backend)?;
+    for row in old.iter().map_err(StoreError::backend)? {
+        let (key, _) = row.map_err(StoreError::backend)?;
+        let (set, member) = key.value();
+        match fixed_member(member) {
+            Some((time, id)) => fixed.insert((set, time, id), ()),
+            None => bytes.insert((set, member), ()),
+        }
+        .map_err(StoreError::backend)?;
+    }
+    drop(old);
+    txn.delete_table(INDEX_V2).map_err(StoreError::backend)?;
+    Ok(())
 }
 
 /// The record stored under `id` in one of the delivery tables.
@@ -663,21 +810,22 @@ struct WriteTables<'txn> {
     finished: redb::Table<'txn, u128, &'static [u8]>,
     messages: redb::Table<'txn, (&'static str, u128), &'static [u8]>,
     payloads: redb::Table<'txn, (&'static str, u128), PayloadRow>,
-    index: redb::Table<'txn, (u128, &'static [u8]), ()>,
+    /// Where index changes go.
+    index: IndexSink<'txn>,
     endpoints: redb::Table<'txn, u128, (u32, bool, &'static [u8])>,
     organizations: redb::Table<'txn, &'static str, &'static [u8]>,
     windows: redb::Table<'txn, &'static str, i64>,
 }
 
 impl<'txn> WriteTables<'txn> {
-    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+    fn open(txn: &'txn WriteTransaction, index: IndexSink<'txn>) -> Result<Self, StoreError> {
         Ok(Self {
             meta: txn.open_table(META).map_err(StoreError::backend)?,
             open: txn.open_table(OPEN).map_err(StoreError::backend)?,
             finished: txn.open_table(FINISHED).map_err(StoreError::backend)?,
             messages: txn.open_table(MESSAGES).map_err(StoreError::backend)?,
             payloads: txn.open_table(PAYLOADS).map_err(StoreError::backend)?,
-            index: txn.open_table(INDEX).map_err(StoreError::backend)?,
+            index,
             endpoints: txn.open_table(ENDPOINTS).map_err(StoreError::backend)?,
             organizations: txn.open_table(ORGANIZATIONS).map_err(StoreError::backend)?,
             windows: txn.open_table(WINDOWS).map_err(StoreError::backend)?,
@@ -692,7 +840,7 @@ impl Tables for WriteTables<'_> {
 
     fn put_delivery(
         &mut self,
-        record: &DeliveryRecord,
+        record: DeliveryRecord,
         was_open: Option<bool>,
     ) -> Result<(), StoreError> {
         let id = record.id.as_u128();
@@ -752,19 +900,118 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
-    fn insert_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
-        self.index
-            .insert((set_key(&entry.set), entry.member.as_slice()), ())
-            .map_err(StoreError::backend)?;
-        Ok(())
+    fn insert_entry(&mut self, entry: IndexEntry) -> Result<(), StoreError> {
+        self.index.apply(IndexChange::Insert(entry))
     }
 
     fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError> {
-        self.index
-            .remove((set_key(&entry.set), entry.member.as_slice()))
-            .map_err(StoreError::backend)?;
-        Ok(())
+        self.index.apply(IndexChange::Remove(entry.clone()))
     }
+}
+
+/// A change to the index tables.
+enum IndexChange {
+    Insert(IndexEntry),
+    Remove(IndexEntry),
+}
+
+/// The index tables of one write transaction.
+struct IndexTables<'txn> {
+    fixed: redb::Table<'txn, (u128, u64, u128), ()>,
+    bytes: redb::Table<'txn, (u128, &'static [u8]), ()>,
+}
+
+impl<'txn> IndexTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            fixed: txn.open_table(INDEX).map_err(StoreError::backend)?,
+            bytes: txn.open_table(INDEX_BYTES).map_err(StoreError::backend)?,
+        })
+    }
+
+    fn apply(&mut self, change: IndexChange) -> Result<(), StoreError> {
+        let (insert, entry) = match change {
+            IndexChange::Insert(entry) => (true, entry),
+            IndexChange::Remove(entry) => (false, entry),
+        };
+        let set = set_key(&entry.set);
+        match (fixed_member(&entry.member), insert) {
+            (Some((time, id)), true) => self.fixed.insert((set, time, id), ()).map(|_| ()),
+            (Some((time, id)), false) => self.fixed.remove((set, time, id)).map(|_| ()),
+            (None, true) => self
+                .bytes
+                .insert((set, entry.member.as_slice()), ())
+                .map(|_| ()),
+            (None, false) => self
+                .bytes
+                .remove((set, entry.member.as_slice()))
+                .map(|_| ()),
+        }
+        .map_err(StoreError::backend)
+    }
+}
+
+/// Where a batch's operations put their index changes: straight into the index tables
+/// (small batches), or collected per operation and sent to the batch's index thread
+/// ([`write_index`]).
+enum IndexSink<'txn> {
+    Inline(Box<IndexTables<'txn>>),
+    Thread {
+        changes: Vec<IndexChange>,
+        to: std::sync::mpsc::Sender<Vec<IndexChange>>,
+    },
+}
+
+impl IndexSink<'_> {
+    fn apply(&mut self, change: IndexChange) -> Result<(), StoreError> {
+        match self {
+            Self::Inline(tables) => tables.apply(change),
+            Self::Thread { changes, .. } => {
+                changes.push(change);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends the changes collected so far to the index thread.
+    ///
+    /// # Errors
+    /// When the index thread stopped (it failed to write).
+    fn flush(&mut self) -> Result<(), StoreError> {
+        match self {
+            Self::Thread { changes, to } if !changes.is_empty() => to
+                .send(std::mem::take(changes))
+                .map_err(|_| StoreError::backend("the index writer stopped")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes a batch's index changes, in the order they arrive, into the index tables of the
+/// batch's transaction. It runs on its own thread beside the writer, which applies the
+/// records meanwhile: redb lets separate tables of one write transaction be written from
+/// several threads, and both halves commit together, so records and index entries never
+/// disagree on disk.
+fn write_index(
+    txn: &WriteTransaction,
+    changes: &std::sync::mpsc::Receiver<Vec<IndexChange>>,
+) -> Result<(), StoreError> {
+    let mut tables = IndexTables::open(txn)?;
+    for chunk in changes {
+        for change in chunk {
+            tables.apply(change)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates every table (a new file's, or those a new version added).
+fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    drop(WriteTables::open(
+        txn,
+        IndexSink::Inline(Box::new(IndexTables::open(txn)?)),
+    )?);
+    Ok(())
 }
 
 /// The writer thread's state.
@@ -773,6 +1020,7 @@ struct Writer {
     queue: Arc<Mutex<Queue>>,
     poisoned: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
+    index_threads: Arc<AtomicU64>,
     config_version: Arc<AtomicU64>,
 }
 
@@ -856,18 +1104,41 @@ impl Writer {
         let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
         let mut effects: Vec<Effect> = Vec::new();
         let mut close: Option<Reply<()>> = None;
-        let mut failure: Option<String> = None;
-        {
-            let mut tables = match WriteTables::open(&txn) {
-                Ok(tables) => tables,
-                Err(error) => {
-                    let message = error.to_string();
-                    for op in batch {
-                        refuse(op, || StoreError::backend(message.clone()));
-                    }
-                    return None;
+        let txn_ref = &txn;
+        // The records are written here; in a batch of many operations the index entries
+        // are written by a second thread in the same transaction ([`write_index`]), so
+        // the two halves of the batch's work run side by side.
+        let threaded = batch.len() >= THREADED_BATCH;
+        if threaded {
+            self.index_threads.fetch_add(1, Ordering::Relaxed);
+        }
+        let outcome = std::thread::scope(|scope| {
+            let (sink, helper) = if threaded {
+                let (to, changes) = std::sync::mpsc::channel();
+                let helper = std::thread::Builder::new()
+                    .name("webhook-redb-index".into())
+                    .spawn_scoped(scope, move || write_index(txn_ref, &changes));
+                match helper {
+                    Ok(helper) => (
+                        IndexSink::Thread {
+                            changes: Vec::new(),
+                            to,
+                        },
+                        Some(helper),
+                    ),
+                    Err(error) => return Err((batch, error.to_string())),
+                }
+            } else {
+                match IndexTables::open(txn_ref) {
+                    Ok(tables) => (IndexSink::Inline(Box::new(tables)), None),
+                    Err(error) => return Err((batch, error.to_string())),
                 }
             };
+            let mut tables = match WriteTables::open(txn_ref, sink) {
+                Ok(tables) => tables,
+                Err(error) => return Err((batch, error.to_string())),
+            };
+            let mut failure: Option<String> = None;
             for op in batch {
                 if close.is_some() {
                     refuse(op, StoreError::closed);
@@ -887,8 +1158,32 @@ impl Writer {
                         break;
                     }
                 }
+                if let Err(error) = tables.index.flush() {
+                    failure = Some(error.to_string());
+                    break;
+                }
             }
-        }
+            // Closing the sink lets the index thread finish the last changes.
+            drop(tables);
+            if let Some(helper) = helper {
+                let index = helper
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::backend("the index writer panicked")));
+                if let (None, Err(error)) = (&failure, index) {
+                    failure = Some(error.to_string());
+                }
+            }
+            Ok(failure)
+        });
+        let failure = match outcome {
+            Ok(failure) => failure,
+            Err((batch, message)) => {
+                for op in batch {
+                    refuse(op, || StoreError::backend(message.clone()));
+                }
+                return None;
+            }
+        };
         let commit_error = match failure {
             Some(message) => {
                 drop(txn);
@@ -1042,15 +1337,21 @@ impl Writer {
                         effects.push(Effect::Insert(queue.entry(record)));
                     }
                 }
-                tables::insert_message(tables, &new)
+                tables::insert_message(tables, *new)
             }),
             Op::Lease(leases) => quietly!({
-                for leased in leases {
-                    // A delivery finished before its lease was written has left the
-                    // table: nothing to do.
-                    if let Some(mut record) = read_record(&tables.open, leased.id)? {
-                        leased.apply(&mut record);
-                        tables.put_delivery(&record, Some(true))?;
+                // The claim read each record as committed and leased it; nothing else
+                // changes an open record before the lease is written (its finish comes
+                // later through this channel), so the bytes are what this thread would
+                // write. A delivery cancelled before its lease was written has left the
+                // table: nothing to do.
+                for (id, bytes) in leases {
+                    let id = id.as_u128();
+                    if tables.open.get(id).map_err(StoreError::backend)?.is_some() {
+                        tables
+                            .open
+                            .insert(id, bytes.as_slice())
+                            .map_err(StoreError::backend)?;
                     }
                 }
                 Ok(())
@@ -1114,6 +1415,21 @@ fn refuse(op: Op, error: impl Fn() -> StoreError) {
 mod tests {
     use super::*;
 
+    /// A store in a new directory, with one endpoint of concurrency `cap`.
+    async fn store_with_endpoint(
+        cap: u32,
+    ) -> (tempfile::TempDir, std::path::PathBuf, RedbStore, EndpointId) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let store = RedbStore::open(&path).unwrap();
+        let endpoint = EndpointId::generate();
+        store
+            .put_endpoint(StoredEndpoint::new(endpoint, cap, true, b"{}".to_vec()))
+            .await
+            .unwrap();
+        (dir, path, store, endpoint)
+    }
+
     #[test]
     fn a_file_of_a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -1135,14 +1451,7 @@ mod tests {
 
     #[tokio::test]
     async fn windows_leases_and_failures_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb");
-        let store = RedbStore::open(&path).unwrap();
-        let endpoint = EndpointId::generate();
-        store
-            .put_endpoint(StoredEndpoint::new(endpoint, 4, true, b"{}".to_vec()))
-            .await
-            .unwrap();
+        let (_dir, path, store, endpoint) = store_with_endpoint(4).await;
         let window = store
             .claim_idempotency_window("org", "TRANSACTION", "t1", 1_000)
             .await
@@ -1242,6 +1551,184 @@ mod tests {
             .unwrap();
         assert_eq!(claim.open, 200);
         assert_eq!(claim.deliveries.len(), 4, "the endpoint's cap");
+    }
+
+    /// Every index set the test below reads, each scanned whole.
+    async fn scans(store: &RedbStore, endpoint: EndpointId) -> Vec<Vec<Vec<u8>>> {
+        use crate::store::index::{self, RetentionClass, StatusGroup};
+        let org = OrganizationId::from("org");
+        let sets = [
+            index::deliveries_of_organization(&org, None),
+            index::deliveries_of_organization(&org, Some(StatusGroup::Pending)),
+            index::deliveries_of_organization(&org, Some(StatusGroup::Delivered)),
+            index::deliveries_of_endpoint(endpoint, None),
+            index::messages_of(&org, None, None),
+            index::retention(RetentionClass::Delivered),
+            index::retention(RetentionClass::Unrouted),
+        ];
+        let mut found = Vec::new();
+        for set in sets {
+            let scan = Scan {
+                set,
+                start: None,
+                end: None,
+                limit: 100,
+            };
+            found.push(store.scan(scan).await.unwrap());
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn a_schema_2_file_is_upgraded_with_every_entry_found_once() {
+        let (_dir, path, store, endpoint) = store_with_endpoint(4).await;
+        for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
+            let message =
+                crate::store::fixture::message("org", key, i64::try_from(i).unwrap(), b"{}");
+            let delivery = DeliveryRecord::new(&message, endpoint, 0);
+            store.enqueue(message, vec![delivery]).await.unwrap();
+        }
+        // Unrouted: its retention member is longer than a time and an id.
+        let unrouted = crate::store::fixture::message("org", "u", 7, b"{}");
+        store.enqueue(unrouted, Vec::new()).await.unwrap();
+        let lease = std::time::Duration::from_secs(10);
+        let claim = store.claim(ClaimRequest::new(0, 1, lease)).await.unwrap();
+        let first = &claim.deliveries[0].record;
+        let attempt = crate::store::fixture::response(200, 1_000, 5);
+        store
+            .finish(first.id, first.lease, Finish::Delivered(attempt))
+            .await
+            .unwrap();
+        let before = scans(&store, endpoint).await;
+        assert_eq!(before[0].len(), 3);
+        assert_eq!(before[1].len(), 2);
+        assert_eq!(before[2].len(), 1);
+        assert_eq!(before[6].len(), 1);
+        store.close().await.unwrap();
+        drop(store);
+
+        // Write the entries back in schema 2's layout: one table of (set, member bytes).
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut old = txn.open_table(INDEX_V2).unwrap();
+                let fixed = txn.open_table(INDEX).unwrap();
+                for row in fixed.iter().unwrap() {
+                    let (set, time, id) = row.unwrap().0.value();
+                    let mut member = time.to_be_bytes().to_vec();
+                    member.extend_from_slice(&id.to_be_bytes());
+                    old.insert((set, member.as_slice()), ()).unwrap();
+                }
+                let bytes = txn.open_table(INDEX_BYTES).unwrap();
+                for row in bytes.iter().unwrap() {
+                    let key = row.unwrap().0;
+                    let (set, member) = key.value();
+                    old.insert((set, member), ()).unwrap();
+                }
+                txn.open_table(META)
+                    .unwrap()
+                    .insert(SCHEMA_KEY, SCHEMA_BYTE_INDEX)
+                    .unwrap();
+            }
+            txn.delete_table(INDEX).unwrap();
+            txn.delete_table(INDEX_BYTES).unwrap();
+            txn.commit().unwrap();
+        }
+
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(scans(&store, endpoint).await, before, "every entry, once");
+        store.close().await.unwrap();
+        drop(store);
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
+        assert_eq!(
+            meta.get(SCHEMA_KEY).unwrap().unwrap().value(),
+            SCHEMA_VERSION
+        );
+        assert!(txn.open_table(INDEX_V2).is_err(), "the old table is gone");
+    }
+
+    #[tokio::test]
+    async fn batches_written_with_an_index_thread_index_every_record_once() {
+        use crate::store::index::{self, StatusGroup};
+        let (_dir, path, store, endpoint) = store_with_endpoint(200).await;
+        let before = store.commits();
+        let publishes: Vec<_> = (0..200)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let message = crate::store::fixture::message("org", &format!("r{i}"), i, b"{}");
+                    let delivery = DeliveryRecord::new(&message, endpoint, 0);
+                    store.enqueue(message, vec![delivery]).await
+                })
+            })
+            .collect();
+        for publish in publishes {
+            publish.await.unwrap().unwrap();
+        }
+        assert!(store.commits() > before);
+        assert!(
+            store.inner.index_threads.load(Ordering::Relaxed) > 0,
+            "some batch had an index thread"
+        );
+        let lease = std::time::Duration::from_secs(10);
+        let claim = store.claim(ClaimRequest::new(0, 200, lease)).await.unwrap();
+        assert_eq!(claim.deliveries.len(), 200);
+        let finishes: Vec<_> = claim
+            .deliveries
+            .iter()
+            .map(|claimed| {
+                let store = store.clone();
+                let (id, lease) = (claimed.record.id, claimed.record.lease);
+                tokio::spawn(async move {
+                    let attempt = crate::store::fixture::response(200, 1_000, 5);
+                    store.finish(id, lease, Finish::Delivered(attempt)).await
+                })
+            })
+            .collect();
+        for finish in finishes {
+            finish.await.unwrap().unwrap();
+        }
+        // No close: as if the process died; the index is what was committed.
+        drop(store);
+        let store = RedbStore::open(&path).unwrap();
+        let org = OrganizationId::from("org");
+        let scan = |set| Scan {
+            set,
+            start: None,
+            end: None,
+            limit: 1_000,
+        };
+        let all = store
+            .scan(scan(index::deliveries_of_organization(&org, None)))
+            .await
+            .unwrap();
+        let mut unique = all.clone();
+        unique.dedup();
+        assert_eq!((all.len(), unique.len()), (200, 200));
+        let delivered = store
+            .scan(scan(index::deliveries_of_organization(
+                &org,
+                Some(StatusGroup::Delivered),
+            )))
+            .await
+            .unwrap();
+        assert_eq!(delivered, all, "every one moved to delivered");
+        let pending = store
+            .scan(scan(index::deliveries_of_endpoint(
+                endpoint,
+                Some(StatusGroup::Pending),
+            )))
+            .await
+            .unwrap();
+        assert!(pending.is_empty());
+        let messages = store
+            .scan(scan(index::messages_of(&org, None, None)))
+            .await
+            .unwrap();
+        assert_eq!(messages.len(), 200);
     }
 
     #[test]

@@ -143,10 +143,11 @@ const DELIVERY_FIELDS: [&str; 9] = [
 ///   every change to a chain happens inside one script.
 /// - **Idempotency windows** are claimed by a script implementing
 ///   [`next_window_start`](webhook_core::idempotency::next_window_start), so all nodes
-///   derive the same keys.
+///   derive the same keys. The same script returns `cfgver`, so a publish reads both in
+///   one round trip ([`WindowStore::claim_idempotency_window_and_config_version`]).
 /// - **Configuration** is stored in Redis, and every change (also removing an endpoint)
 ///   increments `cfgver` ([`ConfigStore::config_version`]). Senders compare it before
-///   each publish and at every idle poll and [`load`](ConfigStore::load) again when it
+///   each publish's fan-out and at every idle poll and [`load`](ConfigStore::load) again when it
 ///   moved, so a node fans out to an endpoint created on another node and signs with
 ///   another node's rotated secrets. A node claims deliveries only for endpoints it has
 ///   loaded or created itself (`node:{consumer}:endpoints`), so a delivery is never held
@@ -844,14 +845,30 @@ impl WindowStore for RedisStore {
         entity: &'a str,
         now: i64,
     ) -> StoreFuture<'a, i64> {
+        let both =
+            self.claim_idempotency_window_and_config_version(organization, kind, entity, now);
+        Box::pin(async move { Ok(both.await?.0) })
+    }
+
+    /// One script: the window and `cfgver`.
+    fn claim_idempotency_window_and_config_version<'a>(
+        &'a self,
+        organization: &'a str,
+        kind: &'a str,
+        entity: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, (i64, Option<u64>)> {
         Box::pin(async move {
             let triple = format!("{organization}\u{1f}{kind}\u{1f}{entity}");
-            let start: String = self
+            let (start, version): (String, String) = self
                 .run(&self.scripts.window, |call| {
                     call.arg(triple).arg(now).arg(WINDOW_SECS);
                 })
                 .await?;
-            number(&start)
+            let version = version.parse().map_err(|_| {
+                StoreError::corrupt(format!("cfgver holds {version:?}, not a version"))
+            })?;
+            Ok((number(&start)?, Some(version)))
         })
     }
 }

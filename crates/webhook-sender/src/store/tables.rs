@@ -17,7 +17,7 @@ pub(crate) trait Tables {
     /// for a backend that keeps open and finished records apart.
     fn put_delivery(
         &mut self,
-        record: &DeliveryRecord,
+        record: DeliveryRecord,
         was_open: Option<bool>,
     ) -> Result<(), StoreError>;
     fn delete_delivery(&mut self, record: &DeliveryRecord) -> Result<(), StoreError>;
@@ -28,7 +28,7 @@ pub(crate) trait Tables {
     ) -> Result<Option<MessageRecord>, StoreError>;
     fn put_message(&mut self, record: &MessageRecord) -> Result<(), StoreError>;
     fn delete_message(&mut self, record: &MessageRecord) -> Result<(), StoreError>;
-    fn insert_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError>;
+    fn insert_entry(&mut self, entry: IndexEntry) -> Result<(), StoreError>;
     fn remove_entry(&mut self, entry: &IndexEntry) -> Result<(), StoreError>;
 }
 
@@ -38,20 +38,20 @@ pub(crate) trait Tables {
 pub(crate) fn write_delivery(
     tables: &mut impl Tables,
     before: Option<&DeliveryRecord>,
-    after: &DeliveryRecord,
+    after: DeliveryRecord,
 ) -> Result<(), StoreError> {
     match before {
         None => {
-            for entry in index::delivery_entries(after) {
-                tables.insert_entry(&entry)?;
+            for entry in index::delivery_entries(&after) {
+                tables.insert_entry(entry)?;
             }
         }
-        Some(before) if index::status_changed(before, after) => {
+        Some(before) if index::status_changed(before, &after) => {
             for entry in index::delivery_status_entries(before) {
                 tables.remove_entry(&entry)?;
             }
-            for entry in index::delivery_status_entries(after) {
-                tables.insert_entry(&entry)?;
+            for entry in index::delivery_status_entries(&after) {
+                tables.insert_entry(entry)?;
             }
         }
         Some(_) => {}
@@ -94,13 +94,18 @@ impl NewMessage {
 /// Stores a new message and its deliveries (already given their `seq`).
 pub(crate) fn insert_message(
     tables: &mut impl Tables,
-    new: &NewMessage,
+    new: NewMessage,
 ) -> Result<Enqueued, StoreError> {
-    for entry in &new.entries {
+    let NewMessage {
+        message,
+        deliveries,
+        entries,
+    } = new;
+    for entry in entries {
         tables.insert_entry(entry)?;
     }
-    tables.put_message(&new.message)?;
-    for delivery in &new.deliveries {
+    tables.put_message(&message)?;
+    for delivery in deliveries {
         tables.put_delivery(delivery, None)?;
     }
     Ok(Enqueued::Stored)
@@ -121,10 +126,10 @@ pub(crate) fn finish(
             tables.remove_entry(entry)?;
         }
         for entry in index::delivery_status_entries(&record) {
-            tables.insert_entry(&entry)?;
+            tables.insert_entry(entry)?;
         }
     }
-    tables.put_delivery(&record, Some(true))
+    tables.put_delivery(record, Some(true))
 }
 
 /// Marks an open delivery cancelled. Returns false when it is not open any more.
@@ -145,7 +150,7 @@ pub(crate) fn cancel(
     after.lease = 0;
     after.finished_at_ms = Some(now_ms);
     after.cancel_reason = Some(reason.to_owned());
-    write_delivery(tables, Some(&before), &after)?;
+    write_delivery(tables, Some(&before), after)?;
     Ok(true)
 }
 
@@ -167,7 +172,7 @@ pub(crate) fn redrive(
     let mut after = before.clone();
     reopen(&mut after, now_ms);
     queue.prepare(&mut after);
-    write_delivery(tables, Some(&before), &after)?;
+    write_delivery(tables, Some(&before), after.clone())?;
     Ok(Some(after))
 }
 
