@@ -46,6 +46,16 @@ pub struct Principal {
     pub credential: String,
 }
 
+impl Principal {
+    /// The organization `id`, if this caller may see it and it exists: another tenant's
+    /// organization and a missing one look the same (`None`), so existence does not leak.
+    #[must_use]
+    pub fn organization(&self, sender: &Sender, id: &str) -> Option<OrganizationId> {
+        let id = OrganizationId::from(id);
+        (self.access.reaches(&id) && sender.organizations().exists(&id)).then_some(id)
+    }
+}
+
 /// The future [`Authorize::authorize`] returns.
 pub type AuthorizeFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<Principal>, ApiError>> + Send + 'a>>;

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use webhook_sender::TimeRange;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -28,8 +29,14 @@ pub(crate) fn path_id<T: FromStr>(text: &str, what: &str) -> ApiResult<T> {
     text.parse().map_err(|_| ApiError::not_found(what))
 }
 
-/// Unix ms as a time (the epoch when out of range).
-pub(crate) fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms).saturating_mul(1_000_000))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+/// The range from `since` (inclusive) until `until` (exclusive), either open.
+pub(crate) fn span(since: Option<OffsetDateTime>, until: Option<OffsetDateTime>) -> TimeRange {
+    let mut range = TimeRange::default();
+    if let Some(since) = since {
+        range = range.from(since);
+    }
+    if let Some(until) = until {
+        range = range.until(until);
+    }
+    range
 }

@@ -8,16 +8,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use webhook_sender::{AttemptResult, Delivery, DeliveryId, DeliveryStatus};
 
-use super::home::urlencode;
 use super::page::{ErrorPage, PageResult, page};
-use super::session::SignedIn;
-use super::{badge, when};
+use super::session::{CsrfForm, SignedIn};
+use super::{badge, org_base, when};
 use crate::api::AppState;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct DoneQuery {
@@ -77,7 +71,7 @@ pub(crate) async fn detail(
         .delivery(&org, id)
         .await?
         .ok_or_else(ErrorPage::not_found)?;
-    let base = format!("/console/o/{}", urlencode(org.as_str()));
+    let base = org_base(&org);
     let content = html! {
         @if query.done.as_deref() == Some("redriven") {
             p.notice role="status" { "Sent again with a fresh retry round." }
@@ -142,9 +136,6 @@ pub(crate) async fn redrive(
     viewer.check_csrf(&form.csrf)?;
     let id: DeliveryId = id.parse().map_err(|_| ErrorPage::not_found())?;
     state.sender.redrive(&org, id).await?;
-    let path = format!(
-        "/console/o/{}/deliveries/{id}?done=redriven",
-        urlencode(org.as_str())
-    );
+    let path = format!("{}/deliveries/{id}?done=redriven", org_base(&org));
     Ok(Redirect::to(&path).into_response())
 }

@@ -11,26 +11,20 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use webhook_core::domain::Domain;
 use webhook_core::event::EventType;
-use webhook_sender::{
-    DeliveryFilter, EndpointId, EndpointInfo, OrganizationId, PageRequest, StatusFilter, TimeRange,
-};
+use webhook_sender::{DeliveryFilter, EndpointId, EndpointInfo, OrganizationId};
 
 use super::charts;
-use super::home::urlencode;
 use super::page::{ErrorPage, PageResult, page};
-use super::session::{SignedIn, Viewer};
+use super::session::{CsrfForm, SignedIn, Viewer};
 use super::stats::{LATENCY_BUCKETS, endpoint_stats};
-use super::{badge, form_time, form_value, when};
+use super::{badge, form_time, form_value, next_link, org_base, page_after, when};
 use crate::api::AppState;
+use crate::routes::deliveries::status_filter;
 use crate::routes::endpoints::{
-    CreateEndpoint, EndpointWithKeys, RotateEndpointSecret, StyleName, create_endpoint,
-    redrive_failed, rotate_endpoint_secret,
+    CreateEndpoint, EndpointWithKeys, RotateEndpointSecret, StyleName, create_endpoint, owned,
+    redrive_failed, rotate_endpoint_secret, style_name,
 };
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
+use crate::wire::span;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct RedriveForm {
@@ -49,34 +43,16 @@ pub(crate) struct DetailQuery {
     count: Option<u64>,
 }
 
-fn base(org: &OrganizationId) -> String {
-    format!("/console/o/{}", urlencode(org.as_str()))
-}
-
 fn endpoint_of(
     state: &AppState,
     org: &OrganizationId,
     id: &str,
 ) -> Result<(EndpointId, EndpointInfo), ErrorPage> {
-    let id: EndpointId = id.parse().map_err(|_| ErrorPage::not_found())?;
-    let info = state
-        .sender
-        .endpoints()
-        .get(org, id)
-        .ok_or_else(ErrorPage::not_found)?;
-    Ok((id, info))
+    owned(state, org, id).map_err(ErrorPage::from)
 }
 
 fn style_of(info: &EndpointInfo) -> &'static str {
-    match info.style {
-        webhook_core::Style::Domain => "domain",
-        webhook_core::Style::Standard => "standard",
-        _ => "event",
-    }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+    style_name(info.style).as_str()
 }
 
 fn deliveries_count(n: u64) -> String {
@@ -103,14 +79,14 @@ pub(crate) async fn list(
 ) -> PageResult {
     let org = viewer.organization(&state, &org)?;
     let endpoints = state.sender.endpoints().list(&org);
-    let now = now_ms();
+    let now = OffsetDateTime::now_utc();
     let mut rows = Vec::new();
     for info in endpoints {
         let stats = endpoint_stats(&state.sender, &org, info.id, now).await?;
         let breaker = state.sender.endpoints().breaker(&org, info.id);
         rows.push((info, stats, breaker));
     }
-    let base = base(&org);
+    let base = org_base(&org);
     let content = html! {
         @if rows.is_empty() {
             p { "No endpoints yet." }
@@ -242,22 +218,12 @@ pub(crate) async fn create(
     let created = create_endpoint(&state, org.clone(), body)
         .await
         .map_err(ErrorPage::from)?;
-    let base = base(&org);
+    let base = org_base(&org);
     let content = html! {
         p role="status" { "Created " a href={ (base) "/endpoints/" (created.endpoint.id) } { "the endpoint" } "." }
         (keys_shown(&created))
     };
     Ok(page("Endpoint created", Some(&viewer), Some(&org), &content).into_response())
-}
-
-fn status_filter(name: &str) -> Option<StatusFilter> {
-    match name {
-        "pending" => Some(StatusFilter::Pending),
-        "delivered" => Some(StatusFilter::Delivered),
-        "failed" => Some(StatusFilter::Failed),
-        "cancelled" => Some(StatusFilter::Cancelled),
-        _ => None,
-    }
 }
 
 /// An endpoint: settings, actions, charts, deliveries.
@@ -269,32 +235,19 @@ pub(crate) async fn detail(
 ) -> PageResult {
     let org = viewer.organization(&state, &org)?;
     let (id, info) = endpoint_of(&state, &org, &id)?;
-    let stats = endpoint_stats(&state.sender, &org, id, now_ms()).await?;
+    let stats = endpoint_stats(&state.sender, &org, id, OffsetDateTime::now_utc()).await?;
     let breaker = state.sender.endpoints().breaker(&org, id);
     let status = query.status.as_deref().filter(|s| !s.is_empty());
     let mut filter = DeliveryFilter::default().endpoint(id);
     if let Some(status) = status {
-        filter = filter
-            .status(status_filter(status).ok_or_else(|| ErrorPage::invalid("unknown status"))?);
+        filter = filter.status(status_filter(status).map_err(ErrorPage::from)?);
     }
     let since = query.since.as_deref().and_then(form_time);
     let until = query.until.as_deref().and_then(form_time);
-    let mut range = TimeRange::default();
-    if let Some(since) = since {
-        range = range.from(since);
-    }
-    if let Some(until) = until {
-        range = range.until(until);
-    }
-    filter = filter.created(range);
-    let mut request = PageRequest::new(25).map_err(ErrorPage::from)?;
-    if let Some(cursor) = query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        let cursor =
-            webhook_sender::Cursor::decode(cursor).map_err(|_| ErrorPage::invalid("bad cursor"))?;
-        request = request.after(cursor);
-    }
+    filter = filter.created(span(since, until));
+    let request = page_after(query.cursor.as_deref())?;
     let deliveries = state.sender.deliveries(&org, &filter, &request).await?;
-    let base = base(&org);
+    let base = org_base(&org);
     let here = format!("{base}/endpoints/{id}");
     let latency_bars: Vec<(String, u32)> = stats
         .latency
@@ -308,19 +261,15 @@ pub(crate) async fn detail(
             (label, *count)
         })
         .collect();
-    let next_link = deliveries.next_cursor.as_ref().map(|cursor| {
-        let mut link = format!("{here}?cursor={}", cursor.encode());
-        for (name, value) in [
+    let next_link = next_link(
+        &here,
+        deliveries.next_cursor.as_ref(),
+        &[
             ("status", &query.status),
             ("since", &query.since),
             ("until", &query.until),
-        ] {
-            if let Some(value) = value {
-                link.push_str(&format!("&{name}={}", urlencode(value)));
-            }
-        }
-        link
-    });
+        ],
+    );
     let content = html! {
         @if let Some(done) = query.done.as_deref() {
             p.notice role="status" { (match done {
@@ -425,7 +374,7 @@ async fn set_paused(
         state.sender.endpoints().resume(&org, id).await?;
         "resumed"
     };
-    Ok(Redirect::to(&format!("{}/endpoints/{id}?done={done}", base(&org))).into_response())
+    Ok(Redirect::to(&format!("{}/endpoints/{id}?done={done}", org_base(&org))).into_response())
 }
 
 /// Pauses the endpoint.
@@ -464,7 +413,7 @@ pub(crate) async fn rotate(
     let content = html! {
         p role="status" { "Rotated. The previous secret keeps signing for 24 hours." }
         (keys_shown(&rotated))
-        p { a href={ (base(&org)) "/endpoints/" (id) } { "Back to the endpoint" } }
+        p { a href={ (org_base(&org)) "/endpoints/" (id) } { "Back to the endpoint" } }
     };
     Ok(page("Secret rotated", Some(&viewer), Some(&org), &content).into_response())
 }
@@ -481,7 +430,7 @@ pub(crate) async fn redrive(
     viewer.check_csrf(&form.csrf)?;
     let (id, _) = endpoint_of(&state, &org, &id)?;
     let since = form_time(&form.since).ok_or_else(|| ErrorPage::invalid("choose a time"))?;
-    let here = format!("{}/endpoints/{id}", base(&org));
+    let here = format!("{}/endpoints/{id}", org_base(&org));
     if form.confirm.as_deref() == Some("yes") {
         let count = redrive_failed(&state, &org, id, since, false)
             .await

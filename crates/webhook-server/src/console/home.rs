@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::page::{ErrorPage, PageResult, page};
 use super::session::{
-    SignedIn, csrf_matches, same_origin, sign_in_cookie, sign_out_cookie, token_of,
+    CsrfForm, SignedIn, csrf_matches, same_origin, sign_in_cookie, sign_out_cookie, token_of,
 };
 use super::when;
 use crate::api::AppState;
@@ -18,11 +18,6 @@ use crate::auth::Access;
 #[derive(Debug, Deserialize)]
 pub(crate) struct SignInForm {
     token: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,7 +46,7 @@ fn sign_in_page(status: StatusCode, notice: Option<&str>) -> Response {
 fn home_of(access: &Access) -> String {
     match access {
         Access::Admin => "/console/organizations".to_owned(),
-        Access::Organization(org) => format!("/console/o/{}/endpoints", urlencode(org.as_str())),
+        Access::Organization(org) => format!("{}/endpoints", super::org_base(org)),
     }
 }
 

@@ -5,13 +5,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
-use webhook_sender::{EventId, MessageFilter, PageRequest, TimeRange};
+use webhook_sender::{EventId, MessageFilter};
 
-use super::home::urlencode;
 use super::page::{ErrorPage, PageResult, page};
 use super::session::SignedIn;
-use super::{form_time, form_value, when};
+use super::{form_time, form_value, next_link, org_base, page_after, when};
 use crate::api::AppState;
+use crate::wire::span;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct SearchQuery {
@@ -35,7 +35,7 @@ pub(crate) async fn search(
     Query(query): Query<SearchQuery>,
 ) -> PageResult {
     let org = viewer.organization(&state, &org)?;
-    let base = format!("/console/o/{}", urlencode(org.as_str()));
+    let base = org_base(&org);
     let mut notice = None;
     if let Some(event) = given(query.event_id.as_ref()) {
         match event.parse::<EventId>() {
@@ -54,35 +54,19 @@ pub(crate) async fn search(
     }
     let since = query.since.as_deref().and_then(form_time);
     let until = query.until.as_deref().and_then(form_time);
-    let mut range = TimeRange::default();
-    if let Some(since) = since {
-        range = range.from(since);
-    }
-    if let Some(until) = until {
-        range = range.until(until);
-    }
-    filter = filter.created(range);
-    let mut request = PageRequest::new(25).map_err(ErrorPage::from)?;
-    if let Some(cursor) = given(query.cursor.as_ref()) {
-        let cursor =
-            webhook_sender::Cursor::decode(cursor).map_err(|_| ErrorPage::invalid("bad cursor"))?;
-        request = request.after(cursor);
-    }
+    filter = filter.created(span(since, until));
+    let request = page_after(given(query.cursor.as_ref()))?;
     let found = state.sender.messages(&org, &filter, &request).await?;
-    let next = found.next_cursor.as_ref().map(|cursor| {
-        let mut link = format!("{base}/messages?cursor={}", cursor.encode());
-        for (name, value) in [
+    let next = next_link(
+        &format!("{base}/messages"),
+        found.next_cursor.as_ref(),
+        &[
             ("resource_id", &query.resource_id),
             ("kind", &query.kind),
             ("since", &query.since),
             ("until", &query.until),
-        ] {
-            if let Some(value) = value {
-                link.push_str(&format!("&{name}={}", urlencode(value)));
-            }
-        }
-        link
-    });
+        ],
+    );
     let content = html! {
         form.filters role="search" method="get" action={ (base) "/messages" } {
             label for="event_id" { "Event id" }
@@ -140,7 +124,7 @@ pub(crate) async fn detail(
         .message(&org, event)
         .await?
         .ok_or_else(ErrorPage::not_found)?;
-    let base = format!("/console/o/{}", urlencode(org.as_str()));
+    let base = org_base(&org);
     let payload = serde_json::from_slice::<serde_json::Value>(&found.message.payload)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())

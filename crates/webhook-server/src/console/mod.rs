@@ -38,6 +38,9 @@ use maud::{Markup, html};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
+use webhook_sender::{Cursor, OrganizationId, PageRequest};
+
+use self::page::ErrorPage;
 use crate::api::AppState;
 use crate::wire::time_of_ms;
 
@@ -120,6 +123,37 @@ async fn js() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("assets/console.js"),
     )
+}
+
+/// Where an organization's pages are.
+fn org_base(org: &OrganizationId) -> String {
+    format!("/console/o/{}", home::urlencode(org.as_str()))
+}
+
+/// A page of 25 items, after the `cursor` query parameter when there is one.
+fn page_after(cursor: Option<&str>) -> Result<PageRequest, ErrorPage> {
+    let request = PageRequest::new(25).map_err(ErrorPage::from)?;
+    match cursor.filter(|c| !c.is_empty()) {
+        None => Ok(request),
+        Some(text) => Cursor::decode(text)
+            .map(|cursor| request.after(cursor))
+            .map_err(|_| ErrorPage::invalid("bad cursor")),
+    }
+}
+
+/// The link to the next page: `path?cursor=…` with the filters that made this one.
+fn next_link(
+    path: &str,
+    cursor: Option<&Cursor>,
+    filters: &[(&str, &Option<String>)],
+) -> Option<String> {
+    let mut link = format!("{path}?cursor={}", cursor?.encode());
+    for (name, value) in filters {
+        if let Some(value) = value {
+            link.push_str(&format!("&{name}={}", home::urlencode(value)));
+        }
+    }
+    Some(link)
 }
 
 /// A time as `<time>`, readable and machine-readable.

@@ -21,6 +21,12 @@ use crate::api::AppState;
 use crate::auth::{Access, Principal};
 use crate::console::page::ErrorPage;
 
+/// A form that carries only the CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct CsrfForm {
+    pub(crate) csrf: String,
+}
+
 /// The cookie's name.
 pub(crate) const COOKIE: &str = "webhook_console";
 
@@ -38,11 +44,9 @@ impl Viewer {
         state: &AppState,
         id: &str,
     ) -> Result<OrganizationId, ErrorPage> {
-        let id = OrganizationId::from(id);
-        if !self.principal.access.reaches(&id) || !state.sender.organizations().exists(&id) {
-            return Err(ErrorPage::not_found());
-        }
-        Ok(id)
+        self.principal
+            .organization(&state.sender, id)
+            .ok_or_else(ErrorPage::not_found)
     }
 
     /// Whether this viewer is the admin.

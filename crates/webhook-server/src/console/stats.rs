@@ -8,10 +8,10 @@ use webhook_sender::{
     AttemptResult, DeliveryFilter, EndpointId, OrganizationId, PageRequest, Sender, TimeRange,
 };
 
-use crate::wire::from_ms;
+use time::OffsetDateTime;
 
 /// The window: 24 hours.
-pub(crate) const WINDOW_MS: i64 = 24 * 3_600_000;
+const WINDOW: time::Duration = time::Duration::hours(24);
 const MAX_PAGES: usize = 8;
 
 /// Upper bounds (ms) of the latency histogram's buckets; the last is open.
@@ -52,17 +52,18 @@ fn percentile(sorted: &[u64], permille: usize) -> Option<u64> {
         .copied()
 }
 
-/// The endpoint's stats over the 24 hours before `now_ms`.
+/// The endpoint's stats over the 24 hours before `now`.
 pub(crate) async fn endpoint_stats(
     sender: &Sender,
     org: &OrganizationId,
     endpoint: EndpointId,
-    now_ms: i64,
+    now: OffsetDateTime,
 ) -> Result<EndpointStats, webhook_sender::Error> {
-    let start = now_ms.saturating_sub(WINDOW_MS);
+    let since = now - WINDOW;
+    let start = i64::try_from(since.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let filter = DeliveryFilter::default()
         .endpoint(endpoint)
-        .created(TimeRange::default().from(from_ms(start)));
+        .created(TimeRange::default().from(since));
     let mut stats = EndpointStats {
         hourly: vec![(0, 0); 24],
         latency: vec![0; LATENCY_BUCKETS.len() + 1],

@@ -15,7 +15,7 @@ use crate::api::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::page::{ListParams, ListResponse, from_history};
-use crate::wire::{parse_time, path_id, time_of_ms};
+use crate::wire::{parse_time, path_id, span, time_of_ms};
 
 /// One delivery: one message to one endpoint.
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,7 +123,8 @@ fn attempt(record: &AttemptRecord) -> AttemptOut {
     }
 }
 
-fn status_filter(name: &str) -> ApiResult<StatusFilter> {
+/// A `status` parameter.
+pub(crate) fn status_filter(name: &str) -> ApiResult<StatusFilter> {
     match name {
         "pending" => Ok(StatusFilter::Pending),
         "delivered" => Ok(StatusFilter::Delivered),
@@ -140,14 +141,10 @@ pub(crate) fn range(
     since: Option<&str>,
     until: Option<&str>,
 ) -> ApiResult<webhook_sender::TimeRange> {
-    let mut range = webhook_sender::TimeRange::default();
-    if let Some(since) = since {
-        range = range.from(parse_time("since", since)?);
-    }
-    if let Some(until) = until {
-        range = range.until(parse_time("until", until)?);
-    }
-    Ok(range)
+    Ok(span(
+        since.map(|t| parse_time("since", t)).transpose()?,
+        until.map(|t| parse_time("until", t)).transpose()?,
+    ))
 }
 
 /// Lists the organization's deliveries, newest first.

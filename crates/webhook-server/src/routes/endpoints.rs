@@ -191,7 +191,19 @@ pub(crate) struct EndpointWithKeys {
     pub(crate) public_key: Option<String>,
 }
 
-fn style_name(style: Style) -> StyleName {
+impl StyleName {
+    /// The lowercase name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Domain => "domain",
+            Self::Standard => "standard",
+        }
+    }
+}
+
+/// The API name of a wire style.
+pub(crate) fn style_name(style: Style) -> StyleName {
     match style {
         Style::Domain => StyleName::Domain,
         Style::Standard => StyleName::Standard,
@@ -309,18 +321,22 @@ fn ecdsa_pair() -> ApiResult<(EcdsaSigningKey, String)> {
 }
 
 /// The endpoint of the caller's organization, or 404.
-fn owned(
+pub(crate) fn owned(
     state: &AppState,
     org: &OrganizationId,
     id: &str,
 ) -> ApiResult<(EndpointId, EndpointInfo)> {
     let id: EndpointId = path_id(id, "endpoint")?;
-    let info = state
+    Ok((id, fetched(state, org, id)?))
+}
+
+/// The endpoint as it is now (after a change), or 404 (deleted meanwhile).
+fn fetched(state: &AppState, org: &OrganizationId, id: EndpointId) -> ApiResult<EndpointInfo> {
+    state
         .sender
         .endpoints()
         .get(org, id)
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
-    Ok((id, info))
+        .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
 /// Creates an endpoint.
@@ -420,11 +436,7 @@ pub(crate) async fn create_endpoint(
     }
     let organization = config.organization().clone();
     let id = state.sender.endpoints().create(config).await?;
-    let info = state
-        .sender
-        .endpoints()
-        .get(&organization, id)
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let info = fetched(state, &organization, id)?;
     Ok(EndpointWithKeys {
         endpoint: view(info),
         secret: secret_out,
@@ -523,7 +535,7 @@ pub(crate) async fn update(
         update = update.description(description);
     }
     state.sender.endpoints().update(&org, id, update).await?;
-    let (_, info) = owned(&state, &org, &id.to_string())?;
+    let info = fetched(&state, &org, id)?;
     Ok(Json(view(info)))
 }
 
@@ -563,7 +575,7 @@ pub(crate) async fn pause(
     let org = caller.organization(&state, &org)?;
     let (id, _) = owned(&state, &org, &id)?;
     state.sender.endpoints().pause(&org, id).await?;
-    let (_, info) = owned(&state, &org, &id.to_string())?;
+    let info = fetched(&state, &org, id)?;
     Ok(Json(view(info)))
 }
 
@@ -583,7 +595,7 @@ pub(crate) async fn resume(
     let org = caller.organization(&state, &org)?;
     let (id, _) = owned(&state, &org, &id)?;
     state.sender.endpoints().resume(&org, id).await?;
-    let (_, info) = owned(&state, &org, &id.to_string())?;
+    let info = fetched(&state, &org, id)?;
     Ok(Json(view(info)))
 }
 
@@ -660,7 +672,7 @@ pub(crate) async fn rotate_endpoint_secret(
         .endpoints()
         .rotate_secret(org, id, new, overlap)
         .await?;
-    let (_, info) = owned(state, org, &id.to_string())?;
+    let info = fetched(state, org, id)?;
     Ok(EndpointWithKeys {
         endpoint: view(info),
         secret: secret_out,

@@ -65,11 +65,9 @@ impl Caller {
     /// The organization of a path, if this caller may see it and it exists; 404 alike
     /// otherwise, so another tenant's existence does not leak.
     pub(crate) fn organization(&self, state: &AppState, id: &str) -> ApiResult<OrganizationId> {
-        let id = OrganizationId::from(id);
-        if !self.0.access.reaches(&id) || !state.sender.organizations().exists(&id) {
-            return Err(ApiError::not_found("organization"));
-        }
-        Ok(id)
+        self.0
+            .organization(&state.sender, id)
+            .ok_or_else(|| ApiError::not_found("organization"))
     }
 
     /// Refuses callers other than the admin (403).
