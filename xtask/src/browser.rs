@@ -192,18 +192,6 @@ pub(crate) fn ensure(allow_install: bool) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    const ROOT: Installer = Installer {
-        root: true,
-        apt: true,
-    };
-    const USER: Installer = Installer {
-        root: false,
-        apt: true,
-    };
-    const NO_APT: Installer = Installer {
-        root: true,
-        apt: false,
-    };
     const NONE: Probe = Probe {
         chromium: false,
         chromedriver: false,
@@ -220,28 +208,32 @@ mod tests {
     #[test]
     fn installs_what_is_missing_with_apt_as_root_only() {
         assert_eq!(
-            plan(NONE, ROOT, true),
+            plan(NONE, Installer::ROOT, true),
             [Action::Apt(vec!["chromium", "chromium-driver"])]
         );
         assert_eq!(
-            plan(NO_DRIVER, ROOT, true),
+            plan(NO_DRIVER, Installer::ROOT, true),
             [Action::Apt(vec!["chromium-driver"])]
         );
-        assert_eq!(plan(NONE, USER, true), [], "no apt-get without root");
-        assert_eq!(plan(NONE, NO_APT, true), [], "no apt-get at all");
-        assert_eq!(plan(NONE, ROOT, false), [], "--no-install");
-        assert_eq!(plan(ALL, ROOT, true), []);
+        assert_eq!(
+            plan(NONE, Installer::USER, true),
+            [],
+            "no apt-get without root"
+        );
+        assert_eq!(plan(NONE, Installer::NO_APT, true), [], "no apt-get at all");
+        assert_eq!(plan(NONE, Installer::ROOT, false), [], "--no-install");
+        assert_eq!(plan(ALL, Installer::ROOT, true), []);
     }
 
     #[test]
     fn a_missing_browser_names_the_one_command_to_run() {
-        assert_eq!(install_command(ALL, ROOT), None);
+        assert_eq!(install_command(ALL, Installer::ROOT), None);
         assert_eq!(
-            install_command(NONE, ROOT).as_deref(),
+            install_command(NONE, Installer::ROOT).as_deref(),
             Some("apt-get update && apt-get install -y chromium chromium-driver")
         );
         assert_eq!(
-            install_command(NO_DRIVER, USER).as_deref(),
+            install_command(NO_DRIVER, Installer::USER).as_deref(),
             Some("sudo apt-get install -y chromium-driver")
         );
         let paths = Paths {
@@ -249,7 +241,7 @@ mod tests {
             chromedriver: PathBuf::from(CHROMEDRIVER),
         };
         assert_eq!(
-            missing(NONE, USER, &paths).to_string(),
+            missing(NONE, Installer::USER, &paths).to_string(),
             "the browser tests need chromium (/usr/bin/chromium) and chromedriver \
              (/usr/bin/chromedriver): run 'sudo apt-get install -y chromium chromium-driver' and retry"
         );

@@ -140,14 +140,6 @@ pub(crate) fn ensure(allow_install: bool) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    const ROOT: Installer = Installer {
-        root: true,
-        apt: true,
-    };
-    const USER: Installer = Installer {
-        root: false,
-        apt: true,
-    };
     const NONE: Probe = Probe {
         openssl: false,
         cryptography: false,
@@ -168,43 +160,43 @@ mod tests {
     #[test]
     fn installs_what_is_missing_when_allowed() {
         assert_eq!(
-            plan(NONE, ROOT, true),
+            plan(NONE, Installer::ROOT, true),
             [
                 Action::Apt(vec!["openssl"]),
                 Action::Pip { apt_fallback: true }
             ]
         );
         assert_eq!(
-            plan(NONE, USER, true),
+            plan(NONE, Installer::USER, true),
             [Action::Pip {
                 apt_fallback: false
             }],
             "no apt-get without root; pip may still work"
         );
-        assert_eq!(plan(NONE, ROOT, false), [], "--no-install");
-        assert_eq!(plan(ALL, ROOT, true), []);
+        assert_eq!(plan(NONE, Installer::ROOT, false), [], "--no-install");
+        assert_eq!(plan(ALL, Installer::ROOT, true), []);
     }
 
     #[test]
     fn a_missing_tool_names_the_one_command_to_run() {
-        assert_eq!(install_command(ALL, ROOT), None);
+        assert_eq!(install_command(ALL, Installer::ROOT), None);
         assert_eq!(
-            install_command(NO_OPENSSL, ROOT).as_deref(),
+            install_command(NO_OPENSSL, Installer::ROOT).as_deref(),
             Some("apt-get update && apt-get install -y openssl")
         );
         assert_eq!(
-            install_command(NO_OPENSSL, USER).as_deref(),
+            install_command(NO_OPENSSL, Installer::USER).as_deref(),
             Some("sudo apt-get install -y openssl")
         );
         assert_eq!(
-            install_command(NO_PYTHON, USER).as_deref(),
+            install_command(NO_PYTHON, Installer::USER).as_deref(),
             Some("python3 -m pip install cryptography")
         );
         assert_eq!(
-            install_command(NONE, USER).as_deref(),
+            install_command(NONE, Installer::USER).as_deref(),
             Some("sudo apt-get install -y openssl && python3 -m pip install cryptography")
         );
-        let failure = missing(NO_PYTHON, ROOT).to_string();
+        let failure = missing(NO_PYTHON, Installer::ROOT).to_string();
         assert_eq!(
             failure,
             "the interop tests need Python's cryptography: run 'python3 -m pip install cryptography' and retry"

@@ -19,6 +19,25 @@ pub(crate) struct Installer {
 }
 
 impl Installer {
+    /// Root with `apt-get` (for the install plans' tests).
+    #[cfg(test)]
+    pub(crate) const ROOT: Self = Self {
+        root: true,
+        apt: true,
+    };
+    /// Not root, `apt-get` present.
+    #[cfg(test)]
+    pub(crate) const USER: Self = Self {
+        root: false,
+        apt: true,
+    };
+    /// Root without `apt-get`.
+    #[cfg(test)]
+    pub(crate) const NO_APT: Self = Self {
+        root: true,
+        apt: false,
+    };
+
     /// Looks at this machine.
     pub(crate) fn detect() -> Self {
         Self {
