@@ -7,7 +7,8 @@
 //! | [`receiver`] | [`CountingReceiver`](receiver::CountingReceiver): the real `WebhookLayer` with dedup on 127.0.0.1, counting every request and handler call |
 //! | [`faults`] | [`FaultyServer`](faults::FaultyServer): a raw HTTP/1.1 front that answers 503, stalls, resets connections and goes down on command |
 //! | [`process`] | [`ChildProcess`](process::ChildProcess): a child program whose stdout lines are read with deadlines, killed with SIGKILL |
-//! | [`crash`] | the protocol of the crash tests' child program: shared settings, start and `ready`, `acked` lines, kill and graceful stop |
+//! | [`crash`] | the protocol of the crash tests' child program: shared settings, start and `ready`, `acked` lines, kill and graceful stop; the two-node SIGKILL scenario every shared store runs |
+//! | [`outage`] | the store-outage scenario every store behind a server runs: connections dropped, the server killed and started again |
 //! | [`sender`] | [`loopback_sender`](sender::loopback_sender) and [`wait_finished`](sender::wait_finished): a test sender, and a bounded wait for finished deliveries |
 //! | [`server`] | [`HttpServer`](server::HttpServer), a hyper server around any service, and the [`accept_loop`](server::accept_loop) every test server shares |
 //! | [`fuzzing`] | one function per fuzz target, shared by `fuzz/` and the corpus replay test |
@@ -26,6 +27,7 @@
 pub mod crash;
 pub mod faults;
 pub mod fuzzing;
+pub mod outage;
 pub mod process;
 pub mod receiver;
 pub mod sender;
