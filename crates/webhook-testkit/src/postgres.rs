@@ -254,6 +254,9 @@ mod tests {
         assert!(accepts(server.port()));
         let dir = server.dir.path().to_owned();
         drop(server);
-        assert!(!dir.exists(), "the temporary directory goes with the server");
+        assert!(
+            !dir.exists(),
+            "the temporary directory goes with the server"
+        );
     }
 }
