@@ -58,6 +58,18 @@ impl DeliveryStatus {
             Self::Cancelled => "cancelled",
         }
     }
+
+    /// The status named by [`as_str`](DeliveryStatus::as_str).
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "pending" => Self::Pending,
+            "in_flight" => Self::InFlight,
+            "delivered" => Self::Delivered,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for DeliveryStatus {

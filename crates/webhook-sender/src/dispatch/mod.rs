@@ -336,6 +336,7 @@ pub(crate) async fn run(engine: Arc<Engine>) -> Result<(), Error> {
         });
         tokio::select! {
             () = engine.wake.notified() => {}
+            _ = engine.store.notified() => {}
             () = tokio::time::sleep(sleep) => {}
             () = engine.stopping.cancelled() => {}
         }

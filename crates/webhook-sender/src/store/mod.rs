@@ -1,6 +1,7 @@
 //! Where messages and deliveries are kept: the [`Store`] trait, split by concern, with an
-//! in-memory, an embedded (redb) and (with the `redis` feature) a Redis backend shared by
-//! several sender nodes.
+//! in-memory, an embedded (redb), and two backends shared by several sender nodes: Redis
+//! (feature `redis`) and Postgres (feature `postgres`, which also lets a publish join the
+//! caller's own database transaction: `Sender::publish_in`).
 //!
 //! ```
 //! use webhook_sender::store::{MemoryStore, RedbStore};
@@ -36,6 +37,8 @@ pub(crate) mod fixture;
 pub mod index;
 mod members;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod queue;
 pub mod record;
 mod redb;
@@ -52,6 +55,8 @@ use std::time::Duration;
 pub use self::error::StoreError;
 pub use self::index::{IndexEntry, Scan};
 pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{DEFAULT_SCHEMA, PostgresConfig, PostgresStore};
 pub use self::record::{DeliveryRecord, MessageRecord, Payload};
 pub use self::redb::RedbStore;
 #[cfg(feature = "redis")]
@@ -71,7 +76,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 ///
 /// Every method that changes state returns only once the change is as durable as the
 /// backend promises: for [`RedbStore`], written and fsynced; for the Redis store,
-/// acknowledged by Redis.
+/// acknowledged by Redis; for the Postgres store, committed with `synchronous_commit` on.
 pub trait Store: ConfigStore + WindowStore + QueueStore + HistoryStore {}
 
 impl<T: ConfigStore + WindowStore + QueueStore + HistoryStore> Store for T {}
@@ -166,6 +171,13 @@ pub trait QueueStore: Send + Sync + fmt::Debug + 'static {
 
     /// Flushes and closes. Later calls fail.
     fn close(&self) -> StoreFuture<'_, ()>;
+
+    /// Resolves when work may have been queued or become due by another process (the
+    /// Postgres store's `LISTEN`), so the sender claims at once instead of at its next
+    /// poll. The sender still polls: a backend may miss a wake-up. Default: never.
+    fn notified(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
 }
 
 /// Records by id, index scans and retention (see ARCHITECTURE.md, "History indexes").
@@ -431,6 +443,23 @@ mod suite {
         crate::testing::run(|case| {
             let config = webhook_redis::RedisConfig::new(url.clone()).prefix(format!("{case}:"));
             async move { super::RedisStore::connect(&config).await.unwrap() }
+        })
+        .await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres_store_passes_the_suite() {
+        let server = tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
+            .await
+            .unwrap();
+        let url = server.url();
+        let mut cases = 0;
+        crate::testing::run(|_| {
+            cases += 1;
+            // One schema per case: another environment on the same database.
+            let config = super::PostgresConfig::new(url.clone()).schema(format!("case_{cases}"));
+            async move { super::PostgresStore::connect(&config).await.unwrap() }
         })
         .await;
     }

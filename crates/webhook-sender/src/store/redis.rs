@@ -731,14 +731,8 @@ fn delivery_record(fields: &[Option<Vec<u8>>]) -> Result<Option<DeliveryRecord>,
 }
 
 fn status(text: &str) -> Result<DeliveryStatus, StoreError> {
-    Ok(match text {
-        "pending" => DeliveryStatus::Pending,
-        "in_flight" => DeliveryStatus::InFlight,
-        "delivered" => DeliveryStatus::Delivered,
-        "failed" => DeliveryStatus::Failed,
-        "cancelled" => DeliveryStatus::Cancelled,
-        other => return Err(StoreError::corrupt(format!("unknown status {other:?}"))),
-    })
+    DeliveryStatus::from_name(text)
+        .ok_or_else(|| StoreError::corrupt(format!("unknown status {text:?}")))
 }
 
 fn json(attempt: &AttemptRecord) -> Result<Vec<u8>, StoreError> {
