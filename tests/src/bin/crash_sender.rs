@@ -3,7 +3,8 @@
 //! stdin closes, which makes it shut down gracefully.
 //!
 //! ```text
-//! crash_sender (--store PATH | --redis URL --prefix P --consumer NAME)
+//! crash_sender (--store PATH | --redis URL --prefix P --consumer NAME
+//!               | --postgres URL --schema S)
 //!              --url URL --secret SECRET --indices FILE [--setup]
 //!              [--workers N] [--publishers N] [--lease-ms N] [--timeout-ms N]
 //! ```
@@ -12,7 +13,8 @@
 //! [`webhook_e2e::crash`]'s `WORKERS`, `PUBLISHERS` and `LEASE`.
 //!
 //! `--store` runs on an embedded redb file; `--redis` on a Redis store shared with other
-//! nodes (same URL and prefix, a consumer name of its own).
+//! nodes (same URL and prefix, a consumer name of its own); `--postgres` on a Postgres
+//! store shared with other nodes (same URL and schema).
 //!
 //! `--setup` stores the organization secret and creates the event-style endpoint (a
 //! restarted process finds both in the store). `FILE` holds one event index per line; event
@@ -34,7 +36,7 @@ use webhook_core::event::EventType;
 use webhook_core::keys::HmacSecret;
 use webhook_e2e::crash;
 use webhook_redis::RedisConfig;
-use webhook_sender::store::{RedbStore, RedisStore};
+use webhook_sender::store::{PostgresConfig, PostgresStore, RedbStore, RedisStore};
 use webhook_sender::{AllowList, EndpointConfig, Publish, RetryPolicy, Sender};
 
 /// The organization every event belongs to.
@@ -47,6 +49,10 @@ enum Backend {
         url: String,
         prefix: String,
         consumer: String,
+    },
+    Postgres {
+        url: String,
+        schema: String,
     },
 }
 
@@ -70,6 +76,8 @@ impl Args {
         let mut redis = None;
         let mut prefix = String::from("crash:");
         let mut consumer = String::from("node");
+        let mut postgres = None;
+        let mut schema = String::from("crash");
         let mut url = None;
         let mut secret = None;
         let mut indices = None;
@@ -95,6 +103,8 @@ impl Args {
                 "--redis" => redis = Some(value()?),
                 "--prefix" => prefix = value()?,
                 "--consumer" => consumer = value()?,
+                "--postgres" => postgres = Some(value()?),
+                "--schema" => schema = value()?,
                 "--url" => url = Some(value()?),
                 "--secret" => secret = Some(value()?),
                 "--indices" => indices = Some(PathBuf::from(value()?)),
@@ -112,14 +122,15 @@ impl Args {
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
-        parsed.backend = match (store, redis) {
-            (Some(path), None) => Backend::Redb(path),
-            (None, Some(url)) => Backend::Redis {
+        parsed.backend = match (store, redis, postgres) {
+            (Some(path), None, None) => Backend::Redb(path),
+            (None, Some(url), None) => Backend::Redis {
                 url,
                 prefix,
                 consumer,
             },
-            _ => return Err("give exactly one of --store and --redis".into()),
+            (None, None, Some(url)) => Backend::Postgres { url, schema },
+            _ => return Err("give exactly one of --store, --redis and --postgres".into()),
         };
         parsed.url = url.ok_or("--url is required")?;
         parsed.secret = secret.ok_or("--secret is required")?;
@@ -159,6 +170,12 @@ async fn run(args: Args) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("connect to Redis: {e}"))?
                 .consumer(consumer);
+            Sender::builder().store(store)
+        }
+        Backend::Postgres { url, schema } => {
+            let store = PostgresStore::connect(&PostgresConfig::new(url).schema(schema))
+                .await
+                .map_err(|e| format!("connect to Postgres: {e}"))?;
             Sender::builder().store(store)
         }
     };
