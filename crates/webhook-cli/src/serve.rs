@@ -28,12 +28,17 @@ pub(crate) struct Args {
         long,
         value_name = "FILE.redb",
         default_value = "webhook.redb",
-        conflicts_with = "redis"
+        conflicts_with_all = ["redis", "postgres"]
     )]
     store: PathBuf,
     /// A Redis URL instead of the redb file, for several nodes on one store.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "postgres")]
     redis: Option<String>,
+    /// A PostgreSQL URL (`postgres://user@host/db`) instead of the redb file, for several
+    /// nodes on one store. Keep the password out of the command line (other users see it):
+    /// give it in `PGPASSWORD` or `~/.pgpass`, as for `psql`.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
     /// Allow endpoints on loopback and private addresses (development and tests).
     #[arg(long)]
     allow_private: bool,
@@ -65,9 +70,10 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     if admin.is_none() {
         eprintln!("{ADMIN_TOKEN_VAR} is not set: only organization tokens are accepted");
     }
-    let store = match &args.redis {
-        Some(url) => StoreChoice::Redis(url.clone()),
-        None => StoreChoice::Redb(args.store.clone()),
+    let store = match (&args.redis, &args.postgres) {
+        (Some(url), _) => StoreChoice::Redis(url.clone()),
+        (None, Some(url)) => StoreChoice::Postgres(url.clone()),
+        (None, None) => StoreChoice::Redb(args.store.clone()),
     };
     let mut config = ServeConfig::new(args.addr, store);
     config.allow_private = args.allow_private;

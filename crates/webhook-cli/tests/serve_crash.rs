@@ -1,5 +1,5 @@
 //! `webhook serve` killed with SIGKILL while clients publish, then restarted on the same
-//! redb store: every message that got a 202 is delivered exactly once at a deduplicating
+//! store (the redb file; a PostgreSQL database started by the test): every message that got a 202 is delivered exactly once at a deduplicating
 //! receiver (`webhook listen`), and a publish retried with its `Idempotency-Key` after the
 //! restart gets the first answer's event id. And SIGTERM: the service stops accepting,
 //! answers what is in progress, drains the sender and exits 0.
@@ -90,7 +90,14 @@ impl Drop for Process {
     }
 }
 
-fn serve(store: &std::path::Path) -> Process {
+/// The store arguments of `webhook serve`: `--store FILE` or `--postgres URL`.
+type StoreArgs = [std::ffi::OsString];
+
+fn redb_args(path: &std::path::Path) -> Vec<std::ffi::OsString> {
+    vec!["--store".into(), path.into()]
+}
+
+fn serve(store: &StoreArgs) -> Process {
     Process::spawn(
         Command::new(WEBHOOK)
             .args([
@@ -101,8 +108,8 @@ fn serve(store: &std::path::Path) -> Process {
                 "--rate-limit",
                 "0",
             ])
-            .args(["--lease-seconds", "4", "--store"])
-            .arg(store)
+            .args(["--lease-seconds", "4"])
+            .args(store)
             .env("WEBHOOK_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn"),
         false,
@@ -165,7 +172,23 @@ fn message(key: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_killed_while_publishing_loses_no_accepted_message() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("service.redb");
+    killed_while_publishing_loses_no_accepted_message(&redb_args(&dir.path().join("service.redb")))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_on_postgres_killed_while_publishing_loses_no_accepted_message() {
+    let postgres = tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
+        .await
+        .unwrap();
+    killed_while_publishing_loses_no_accepted_message(&[
+        "--postgres".into(),
+        postgres.url().into(),
+    ])
+    .await;
+}
+
+async fn killed_while_publishing_loses_no_accepted_message(store: &StoreArgs) {
     let listen = Process::spawn(
         Command::new(WEBHOOK).args([
             "listen",
@@ -178,7 +201,7 @@ async fn serve_killed_while_publishing_loses_no_accepted_message() {
         ]),
         true,
     );
-    let mut service = serve(&store);
+    let mut service = serve(store);
     let api = Api::new(&service.addr);
     let (status, _) = api
         .call(
@@ -258,7 +281,7 @@ async fn serve_killed_while_publishing_loses_no_accepted_message() {
 
     // Restart on the same store; retry every publish that got no answer, and a few that
     // did, with the same keys.
-    let service = serve(&store);
+    let service = serve(store);
     let api = Api::new(&service.addr);
     let mut expected: HashMap<String, String> = acked.clone();
     for key in attempted.iter().filter(|k| !acked.contains_key(*k)) {
@@ -340,7 +363,7 @@ async fn serve_killed_while_publishing_loses_no_accepted_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("service.redb");
+    let store = redb_args(&dir.path().join("service.redb"));
     let mut service = serve(&store);
     let api = Api::new(&service.addr);
     let (status, _) = api

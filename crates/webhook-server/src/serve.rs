@@ -10,19 +10,33 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use webhook_receiver::server::ServerConfig;
-use webhook_sender::store::{RedbStore, RedisConfig, RedisStore};
+use webhook_sender::store::{PostgresConfig, PostgresStore, RedbStore, RedisConfig, RedisStore};
 use webhook_sender::{AllowList, Sender};
 
 use crate::api::{Api, DEFAULT_BODY_LIMIT, DEFAULT_RATE_PER_TOKEN};
 use crate::auth::{TokenAuthorizer, WeakAdminToken};
 
-/// Where the service keeps its queue, history and configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the service keeps its queue, history and configuration. The URLs may hold
+/// passwords, so `Debug` leaves them out.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreChoice {
     /// The embedded redb file (one process).
     Redb(PathBuf),
-    /// A Redis server shared by several nodes.
+    /// A Redis server shared by several nodes (`redis://…`).
     Redis(String),
+    /// A PostgreSQL database shared by several nodes (`postgres://…`; the password may
+    /// also come from `PGPASSWORD` or `~/.pgpass`, as for `psql`).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redb(path) => f.debug_tuple("Redb").field(path).finish(),
+            Self::Redis(_) => f.write_str("Redis(<redacted>)"),
+            Self::Postgres(_) => f.write_str("Postgres(<redacted>)"),
+        }
+    }
 }
 
 /// How to run the service.
@@ -125,6 +139,11 @@ pub async fn run(
         }
         StoreChoice::Redis(url) => builder.store(
             RedisStore::connect(&RedisConfig::new(url.clone()))
+                .await
+                .map_err(|e| ServeError::Store(e.to_string()))?,
+        ),
+        StoreChoice::Postgres(url) => builder.store(
+            PostgresStore::connect(&PostgresConfig::new(url.clone()))
                 .await
                 .map_err(|e| ServeError::Store(e.to_string()))?,
         ),
