@@ -16,11 +16,12 @@ use webhook_bench::scenario::{Mode, Settings, history, receiver, serve};
 use webhook_bench::system;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "e2e-memory",
     "e2e-redb",
     "e2e-redis",
     "e2e-redis-aof",
+    "e2e-postgres",
     serve::SCENARIO,
     "receiver",
     "receiver-dedup",
@@ -42,7 +43,7 @@ struct Cli {
     #[arg(long, hide = true)]
     smoke: bool,
     /// Run only these scenarios (comma-separated): e2e-memory, e2e-redb, e2e-redis,
-    /// e2e-redis-aof, serve-redb, receiver, receiver-dedup, backlog, history,
+    /// e2e-redis-aof, e2e-postgres, serve-redb, receiver, receiver-dedup, backlog, history,
     /// retention-soak.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -158,7 +159,13 @@ fn main() -> ExitCode {
     report.fsync_ms = system::fsync_latency(&settings.scratch, 50).ok();
     let rows = runtime.block_on(async {
         let mut rows: Vec<Row> = Vec::new();
-        for store in [Store::Memory, Store::Redb, Store::Redis, Store::RedisAof] {
+        for store in [
+            Store::Memory,
+            Store::Redb,
+            Store::Redis,
+            Store::RedisAof,
+            Store::Postgres,
+        ] {
             if wanted(store.scenario()) {
                 rows.push(e2e::run(&settings, store).await);
             }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use webhook_core::keys::HmacSecret;
-use webhook_sender::store::{MemoryStore, RedbStore};
+use webhook_sender::store::{MemoryStore, PostgresConfig, PostgresStore, RedbStore};
 use webhook_sender::{AllowList, EndpointConfig, Publish, Sender};
 
 use super::window::{Run, drain, per_delivery};
@@ -47,6 +47,9 @@ pub enum Store {
     /// The Redis store, on a `redis-server` with `appendonly yes`, `appendfsync always`
     /// (acknowledged writes survive a Redis crash, like redb's fsynced commits).
     RedisAof,
+    /// The Postgres store, on a PostgreSQL server this scenario starts (`fsync` and
+    /// `synchronous_commit` on: acknowledged means committed to disk).
+    Postgres,
 }
 
 impl Store {
@@ -58,6 +61,7 @@ impl Store {
             Self::Redb => "e2e-redb",
             Self::Redis => "e2e-redis",
             Self::RedisAof => "e2e-redis-aof",
+            Self::Postgres => "e2e-postgres",
         }
     }
 
@@ -68,6 +72,7 @@ impl Store {
             Self::Memory => 0.60,
             Self::Redb => 0.40,
             Self::Redis | Self::RedisAof => 0.25,
+            Self::Postgres => 0.15,
         }
     }
 
@@ -80,6 +85,9 @@ impl Store {
             }
             Self::RedisAof => {
                 "deliveries/s, publish → 2xx, Redis store (redis-server with appendfsync always)"
+            }
+            Self::Postgres => {
+                "deliveries/s, publish → 2xx, Postgres store (fsync and synchronous_commit on)"
             }
         }
     }
@@ -138,7 +146,7 @@ pub async fn run(settings: &Settings, store: Store) -> Row {
 #[must_use]
 pub fn unavailable(store: Store) -> Option<String> {
     match store {
-        Store::Memory | Store::Redb => None,
+        Store::Memory | Store::Redb | Store::Postgres => None,
         Store::Redis | Store::RedisAof => redis::unavailable(),
     }
 }
@@ -294,13 +302,14 @@ pub async fn sender(
     Ok(measurement)
 }
 
-/// What must outlive the sender: a temporary directory, a Redis server.
+/// What must outlive the sender: a temporary directory, a Redis or PostgreSQL server.
 #[derive(Debug)]
 #[allow(dead_code)]
 pub(crate) enum Guard {
     None,
     Dir(tempfile::TempDir, RedbStore),
     Redis(webhook_testkit::RedisServer),
+    Postgres(webhook_testkit::PostgresServer),
 }
 
 impl Guard {
@@ -309,14 +318,14 @@ impl Guard {
     pub(crate) fn commits(&self) -> Option<u64> {
         match self {
             Self::Dir(_, store) => Some(store.commits()),
-            Self::None | Self::Redis(_) => None,
+            Self::None | Self::Redis(_) | Self::Postgres(_) => None,
         }
     }
 }
 
 /// A sender on `store` as the scenarios run it: loopback endpoints allowed, the settings'
 /// worker slots, the store in a temporary directory under the scratch directory (redb) or
-/// on a throwaway `redis-server`.
+/// on a throwaway `redis-server` or PostgreSQL server.
 pub(crate) async fn build_sender(
     settings: &Settings,
     store: Store,
@@ -337,6 +346,14 @@ pub(crate) async fn build_sender(
         Store::Redis | Store::RedisAof => {
             let (builder, server) = redis::configure(builder, store == Store::RedisAof).await?;
             (builder, Guard::Redis(server))
+        }
+        Store::Postgres => {
+            let server = tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
+                .await
+                .map_err(|_| "PostgreSQL could not be started (is it installed?)")?;
+            let store =
+                PostgresStore::connect(&PostgresConfig::new(server.url()).schema("bench")).await?;
+            (builder.store(store), Guard::Postgres(server))
         }
     };
     let started = Instant::now();
