@@ -3,6 +3,8 @@
 //! - `cargo run -p webhook-examples --example receiver_axum` / `receiver_hyper`: a receiver.
 //! - `cargo run -p webhook-examples --example sender`: publish one event to a local receiver.
 //! - `cargo xtask demo [--scale N]`: [`demo`], the whole product in under a minute.
+//! - `cargo run -p webhook-examples --example transactions`: [`transactions`], a status
+//!   update and its webhook committed in one Postgres transaction.
 //!
 //! The README's code blocks are compiled as doc tests of this crate.
 //!
@@ -17,6 +19,7 @@
 //! ```
 
 pub mod demo;
+pub mod transactions;
 
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]

@@ -3,7 +3,7 @@
 //! The `xtask` alias lives in `.cargo/config.toml`. This crate is std-only so
 //! that it builds in a couple of seconds on a fresh machine. Tasks:
 //!
-//! - `test [--no-install]`: the full CI gate. Makes sure `redis-server`, openssl,
+//! - `test [--no-install]`: the full CI gate. Makes sure `redis-server`, PostgreSQL, openssl,
 //!   Python's `cryptography`, Schemathesis, `chromium` and `chromedriver` are available
 //!   (installing them with `apt-get` / `pip` when possible, saying so), then runs
 //!   `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test` (interop and browser
@@ -31,6 +31,7 @@ mod demo;
 mod fuzz;
 mod interop;
 mod openapi;
+mod postgres;
 mod redis;
 mod system;
 mod test;
@@ -45,7 +46,7 @@ const USAGE: &str = "\
 Usage: cargo xtask <TASK> [OPTIONS]
 
 Tasks:
-  test [--no-install]        CI gate: ensure redis-server, the interop tools, Schemathesis and chromium,
+  test [--no-install]        CI gate: ensure redis-server, PostgreSQL, the interop tools, Schemathesis and chromium,
                              then fmt, clippy, tests, Schemathesis against a live `webhook serve`, docs
   openapi [--no-install]     Only the Schemathesis step of `test`
   demo [--scale N]           Run the demo example in release mode (args passed through)

@@ -1,13 +1,14 @@
 //! The machine's own tools: finding programs on `PATH`, whether we run as root, and
 //! installing Debian packages with `apt-get`. Used by the tasks that need tools outside
-//! cargo (`redis-server` for the Redis tests, openssl and Python's `cryptography` for the
-//! interop tests, chromium and chromedriver for the browser tests).
+//! cargo (`redis-server` for the Redis tests, PostgreSQL for the Postgres tests, openssl
+//! and Python's `cryptography` for the interop tests, chromium and chromedriver for the
+//! browser tests).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{TaskResult, run_command};
+use crate::{Failure, TaskResult, run_command};
 
 /// What the machine offers for installing missing tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,85 @@ impl Installer {
         } else {
             format!("sudo apt-get install -y {packages}")
         }
+    }
+}
+
+/// A server program that tests start themselves, from a Debian package.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServerPackage {
+    /// The program looked for, for messages (`redis-server`).
+    pub(crate) program: &'static str,
+    /// The Debian package that has it.
+    pub(crate) package: &'static str,
+    /// Which tests need it, for the install message.
+    pub(crate) needed_by: &'static str,
+    /// How to install it without `apt-get`, for the failure message.
+    pub(crate) elsewhere: &'static str,
+}
+
+impl ServerPackage {
+    /// Makes sure the program is available (as `find` finds it) and returns its path.
+    /// If it is missing and `allow_install` is true, installs the package with `apt-get`
+    /// when running as root, saying so. Prints the version line of the program found.
+    pub(crate) fn ensure(
+        self,
+        allow_install: bool,
+        find: impl Fn() -> Option<PathBuf>,
+    ) -> Result<PathBuf, Failure> {
+        if let Some(path) = find() {
+            self.report(&path);
+            return Ok(path);
+        }
+        let installer = Installer::detect();
+        if !(allow_install && installer.can_apt()) {
+            return Err(self.missing(installer));
+        }
+        println!(
+            "{} is missing; installing {} with apt-get (needed by {})",
+            self.program, self.package, self.needed_by
+        );
+        // apt-get prints its own diagnostics; on failure we add just the one hint line.
+        if apt_install(&[self.package]).is_err() {
+            return Err(self.missing(installer));
+        }
+        match find() {
+            Some(path) => {
+                self.report(&path);
+                Ok(path)
+            }
+            None => Err(self.missing(installer)),
+        }
+    }
+
+    /// The one-line failure explaining how to get the program.
+    pub(crate) fn missing(self, installer: Installer) -> Failure {
+        let hint = if installer.apt {
+            format!("run '{}' and retry", installer.apt_hint(self.package))
+        } else {
+            format!(
+                "install it with your package manager ({}) and retry",
+                self.elsewhere
+            )
+        };
+        Failure::new(format!("{} is required: {hint}", self.program))
+    }
+
+    /// Prints where the program is and its `--version` line.
+    fn report(self, path: &Path) {
+        let version = Command::new(path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .next()
+                    .map(|line| line.trim().to_owned())
+            })
+            .unwrap_or_else(|| "version unknown: `--version` failed".to_owned());
+        println!("{}: {} ({version})", self.program, path.display());
     }
 }
 

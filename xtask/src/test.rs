@@ -1,29 +1,31 @@
 //! `cargo xtask test [--no-install]`: the full CI gate.
 //!
-//! Steps, each announced by a `==> [n/9] ...` banner and stopping at the
+//! Steps, each announced by a `==> [n/10] ...` banner and stopping at the
 //! first failure with a non-zero exit code:
 //!
 //! 1. ensure `redis-server` is available (see [`crate::redis`]);
-//! 2. ensure openssl and Python's `cryptography` are available for the interop tests
+//! 2. ensure PostgreSQL's `initdb` and `pg_ctl` are available, on `PATH` or in Debian's
+//!    `/usr/lib/postgresql/<major>/bin` (see [`crate::postgres`]);
+//! 3. ensure openssl and Python's `cryptography` are available for the interop tests
 //!    (see [`crate::interop`]);
-//! 3. ensure Schemathesis is installed in `target/schemathesis-venv` (see
+//! 4. ensure Schemathesis is installed in `target/schemathesis-venv` (see
 //!    [`crate::openapi`]);
-//! 4. ensure `chromium` and `chromedriver` are available for the console's browser tests
-//!    (see [`crate::browser`]); in steps 1 to 4, with `--no-install` (or its older name
+//! 5. ensure `chromium` and `chromedriver` are available for the console's browser tests
+//!    (see [`crate::browser`]); in steps 1 to 5, with `--no-install` (or its older name
 //!    `--no-redis-install`) nothing is installed, only looked for, and a missing tool
 //!    fails the step with the one command to run;
-//! 4. `cargo fmt --all -- --check`;
-//! 5. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
-//! 6. `cargo test --workspace --all-features` (doc tests included) with
+//! 6. `cargo fmt --all -- --check`;
+//! 7. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
+//! 8. `cargo test --workspace --all-features` (doc tests included) with
 //!    `WEBHOOK_REQUIRE_INTEROP=1` and `WEBHOOK_REQUIRE_BROWSER=1`: tests that need Redis
-//!    start their own `redis-server`, the interop tests call openssl and Python, the
-//!    browser tests start their own chromedriver and headless Chromium, and each fails,
-//!    never skips, without its tool;
-//! 8. `openapi`: Schemathesis against the `/openapi.json` of a live `webhook serve`
+//!    or PostgreSQL start their own servers, the interop tests call openssl and Python,
+//!    the browser tests start their own chromedriver and headless Chromium, and each
+//!    fails, never skips, without its tool;
+//! 9. `openapi`: Schemathesis against the `/openapi.json` of a live `webhook serve`
 //!    (every operation and phase, stateful links included; no 5xx, every response as
 //!    documented), in a network namespace of its own (see [`crate::openapi`]);
-//! 9. `cargo doc --workspace --no-deps --all-features` with
-//!    `RUSTDOCFLAGS=-D warnings`.
+//! 10. `cargo doc --workspace --no-deps --all-features` with
+//!     `RUSTDOCFLAGS=-D warnings`.
 //!
 //! Finishes with `xtask test: all steps passed` and a per-step timing summary.
 
@@ -32,20 +34,21 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::{
-    Failure, TaskResult, banner, browser, cargo, describe, interop, openapi, redis, run_command,
+    Failure, TaskResult, banner, browser, cargo, describe, interop, openapi, postgres, redis,
+    run_command,
 };
 
 /// Number of steps, for the `[n/TOTAL]` banners.
-const STEPS: usize = 9;
+const STEPS: usize = 10;
 
 /// Usage text for `cargo xtask test --help`.
 const TEST_USAGE: &str = "\
 Usage: cargo xtask test [--no-install]
 
-Ensures redis-server, openssl, Python's cryptography, Schemathesis, chromium and
-chromedriver are available (installing them with apt-get / pip when possible), then runs
-cargo fmt --check, clippy -D warnings, the whole test suite (Redis, interop and browser
-tests included, never skipped), Schemathesis against a live `webhook serve`, and cargo doc
+Ensures redis-server, PostgreSQL, openssl, Python's cryptography, Schemathesis, chromium
+and chromedriver are available (installing them with apt-get / pip when possible), then
+runs cargo fmt --check, clippy -D warnings, the whole test suite (Redis, Postgres, interop
+and browser tests included, never skipped), Schemathesis against a live `webhook serve`, and cargo doc
 (RUSTDOCFLAGS=-D warnings).
 
 Options:
@@ -167,6 +170,12 @@ pub(crate) fn run(args: &[OsString]) -> TaskResult {
         "ensure redis-server is available (--no-install)"
     };
     timings.step("redis", what, || redis::ensure(allow_install))?;
+    let what = if allow_install {
+        "ensure PostgreSQL (initdb, pg_ctl) is available (installing it if possible)"
+    } else {
+        "ensure PostgreSQL (initdb, pg_ctl) is available (--no-install)"
+    };
+    timings.step("postgres", what, || postgres::ensure(allow_install))?;
     let what = if allow_install {
         "ensure openssl and Python cryptography are available (installing them if possible)"
     } else {

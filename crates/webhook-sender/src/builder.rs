@@ -43,6 +43,9 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 /// Builds a [`Sender`]. Obtained from [`Sender::builder`].
 pub struct Builder {
     store: Option<Arc<dyn Store>>,
+    /// The store, when it is the Postgres store: what `Sender::publish_in` enqueues with.
+    #[cfg(feature = "postgres")]
+    postgres: Option<crate::store::PostgresStore>,
     clock: Arc<dyn Clock>,
     redactor: Redactor,
     workers: usize,
@@ -85,6 +88,8 @@ impl Builder {
     pub fn new() -> Self {
         Self {
             store: None,
+            #[cfg(feature = "postgres")]
+            postgres: None,
             clock: Arc::new(SystemClock),
             redactor: Redactor::default(),
             workers: 64,
@@ -111,6 +116,11 @@ impl Builder {
     /// several nodes.
     #[must_use]
     pub fn store(mut self, store: impl Store) -> Self {
+        #[cfg(feature = "postgres")]
+        {
+            let any: &dyn std::any::Any = &store;
+            self.postgres = any.downcast_ref::<crate::store::PostgresStore>().cloned();
+        }
         self.store = Some(Arc::new(store));
         self
     }
@@ -271,7 +281,8 @@ impl Builder {
         let config_version = store.config_version().await?;
         let snapshot = store.load().await?;
         let config = Arc::new(LiveConfig::from_snapshot(&snapshot, config_version)?);
-        let engine = Engine::new(
+        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+        let mut engine = Engine::new(
             store,
             self.clock,
             config,
@@ -286,6 +297,10 @@ impl Builder {
             self.breaker,
             self.outcome_capacity,
         );
+        #[cfg(feature = "postgres")]
+        {
+            engine.postgres = self.postgres;
+        }
         Ok(Sender::start(Arc::new(engine), self.redactor))
     }
 }

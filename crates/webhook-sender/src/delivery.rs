@@ -60,6 +60,7 @@ impl DeliveryStatus {
     }
 
     /// The status named by [`as_str`](DeliveryStatus::as_str).
+    #[cfg(any(feature = "redis", feature = "postgres"))]
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "pending" => Self::Pending,

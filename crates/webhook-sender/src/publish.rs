@@ -17,6 +17,9 @@
 //! # drop((event, update));
 //! ```
 
+#[cfg(feature = "postgres")]
+mod in_transaction;
+
 use serde_json::Value;
 use time::OffsetDateTime;
 use webhook_core::domain::Domain;
@@ -140,11 +143,32 @@ impl Sender {
     /// stores nothing and returns the first publish's receipt, so a publish retried after a
     /// lost answer is sent once.
     ///
+    /// To publish inside your own database transaction, see `Sender::publish_in` (feature
+    /// `postgres`).
+    ///
     /// # Errors
     /// [`Error::is_invalid`] for a bad organization, entity or resource;
     /// [`Error::is_shutdown`]; [`Error::is_store`] when the message could not be stored
     /// (then none of it was).
     pub async fn publish(&self, publish: Publish) -> Result<PublishReceipt, Error> {
+        let prepared = self.prepare(publish).await?;
+        let store = &self.engine().store;
+        let (message, deliveries, pending) = prepared.into_parts();
+        let existing = match store.enqueue(message, deliveries).await? {
+            Enqueued::Stored => None,
+            Enqueued::Existing(existing) => {
+                // Deliveries retention already removed are left out.
+                let deliveries = store.deliveries(existing.deliveries.clone()).await?;
+                Some((existing, deliveries))
+            }
+        };
+        Ok(self.published(pending, existing))
+    }
+
+    /// Everything a publish does before it enqueues, shared by every way to publish:
+    /// validation, redaction, the idempotency window (and the configuration version read
+    /// with it), the message and one delivery per subscribed endpoint.
+    pub(crate) async fn prepare(&self, publish: Publish) -> Result<Prepared, Error> {
         let engine = self.engine();
         engine.check_open()?;
         let Publish {
@@ -222,7 +246,7 @@ impl Sender {
         );
         let deliveries: Vec<DeliveryRecord> = engine
             .config
-            .endpoints_of(&organization)
+            .endpoints_of(&message.organization)
             .iter()
             .filter(|endpoint| endpoint.wants(domain.is_some(), &kind))
             .map(|endpoint| {
@@ -231,53 +255,94 @@ impl Sender {
                 DeliveryRecord::new(&message, endpoint.spec.id, due)
             })
             .collect();
-        let queued: Vec<QueuedDelivery> = deliveries
-            .iter()
-            .map(|d| QueuedDelivery {
-                id: d.id,
-                endpoint: d.endpoint,
-            })
-            .collect();
-        let receipt = match engine.store.enqueue(message, deliveries).await? {
-            Enqueued::Stored => PublishReceipt {
-                event_id,
-                idempotency_key: key.into_string(),
-                deliveries: queued,
+        let receipt = PublishReceipt {
+            event_id,
+            idempotency_key: key.into_string(),
+            deliveries: deliveries
+                .iter()
+                .map(|d| QueuedDelivery {
+                    id: d.id,
+                    endpoint: d.endpoint,
+                })
+                .collect(),
+        };
+        Ok(Prepared {
+            message,
+            deliveries,
+            pending: Pending {
+                receipt,
+                family: if domain.is_some() { "domain" } else { "event" },
+                organization,
+                kind,
             },
-            Enqueued::Existing(existing) => {
-                tracing::debug!(event.id = %event_id, "event id already published; not queued again");
-                // Deliveries retention already removed are left out.
-                let deliveries = engine
-                    .store
-                    .deliveries(existing.deliveries)
-                    .await?
+        })
+    }
+
+    /// The receipt of an enqueued publish, shared by every way to publish: the prepared
+    /// one when it was stored (waking the scheduler), the first publish's when the event
+    /// id existed (`existing`, with its deliveries that are left).
+    pub(crate) fn published(
+        &self,
+        pending: Pending,
+        existing: Option<(MessageRecord, Vec<DeliveryRecord>)>,
+    ) -> PublishReceipt {
+        let Pending {
+            receipt,
+            family,
+            organization,
+            kind,
+        } = pending;
+        if let Some((existing, deliveries)) = existing {
+            tracing::debug!(event.id = %receipt.event_id, "event id already published; not queued again");
+            return PublishReceipt {
+                event_id: receipt.event_id,
+                idempotency_key: existing.idempotency_key,
+                deliveries: deliveries
                     .iter()
                     .map(|d| QueuedDelivery {
                         id: d.id,
                         endpoint: d.endpoint,
                     })
-                    .collect();
-                return Ok(PublishReceipt {
-                    event_id,
-                    idempotency_key: existing.idempotency_key,
-                    deliveries,
-                });
-            }
-        };
-        if !receipt.deliveries.is_empty() {
-            engine.wake();
+                    .collect(),
+            };
         }
-        let family = if domain.is_some() { "domain" } else { "event" };
+        if !receipt.deliveries.is_empty() {
+            self.engine().wake();
+        }
         metrics::counter!(crate::metrics::PUBLISHED, "style_family" => family).increment(1);
         tracing::debug!(
-            event.id = %event_id,
+            event.id = %receipt.event_id,
             organization = %organization,
             kind = %kind,
             deliveries = receipt.deliveries.len(),
             "published"
         );
-        Ok(receipt)
+        receipt
     }
+}
+
+/// A publish ready to enqueue ([`Sender::prepare`]).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    message: MessageRecord,
+    deliveries: Vec<DeliveryRecord>,
+    pending: Pending,
+}
+
+impl Prepared {
+    /// What to enqueue, and what the receipt is made from.
+    pub(crate) fn into_parts(self) -> (MessageRecord, Vec<DeliveryRecord>, Pending) {
+        (self.message, self.deliveries, self.pending)
+    }
+}
+
+/// The receipt of a prepared publish, until it is known whether it was stored.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    receipt: PublishReceipt,
+    family: &'static str,
+    organization: OrganizationId,
+    kind: String,
 }
 
 fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {

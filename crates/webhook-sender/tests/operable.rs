@@ -30,6 +30,8 @@ enum Backend {
     Redb(tempfile::TempDir),
     #[cfg(feature = "redis")]
     Redis(webhook_testkit::RedisServer, String),
+    #[cfg(feature = "postgres")]
+    Postgres(webhook_testkit::PostgresServer),
 }
 
 impl Backend {
@@ -50,6 +52,14 @@ impl Backend {
         Self::Redis(server, prefix)
     }
 
+    #[cfg(feature = "postgres")]
+    async fn postgres() -> Self {
+        let server = tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
+            .await
+            .unwrap();
+        Self::Postgres(server)
+    }
+
     /// A builder on this backend's store (the same data each time it is called, after the
     /// previous sender shut down).
     async fn builder(&self) -> Builder {
@@ -65,6 +75,14 @@ impl Backend {
                 let config =
                     webhook_sender::store::RedisConfig::new(server.url()).prefix(prefix.clone());
                 let store = webhook_sender::store::RedisStore::connect(&config)
+                    .await
+                    .unwrap();
+                builder.store(store)
+            }
+            #[cfg(feature = "postgres")]
+            Self::Postgres(server) => {
+                let config = webhook_sender::store::PostgresConfig::new(server.url());
+                let store = webhook_sender::store::PostgresStore::connect(&config)
                     .await
                     .unwrap();
                 builder.store(store)
@@ -87,6 +105,11 @@ macro_rules! on_every_backend {
         mod redis {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() { super::$scenario(super::Backend::redis().await).await; })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() { super::$scenario(super::Backend::postgres().await).await; })*
         }
     };
 }

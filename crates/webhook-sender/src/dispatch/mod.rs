@@ -85,6 +85,9 @@ pub(crate) struct Engine {
     /// Set when shutdown starts: nothing new is accepted or claimed.
     stopping: CancellationToken,
     closed: AtomicBool,
+    /// The store, when it is the Postgres store (for `Sender::publish_in`).
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres: Option<crate::store::PostgresStore>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -153,6 +156,8 @@ impl Engine {
             outcomes,
             stopping: CancellationToken::new(),
             closed: AtomicBool::new(false),
+            #[cfg(feature = "postgres")]
+            postgres: None,
         }
     }
 

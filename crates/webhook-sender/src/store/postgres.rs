@@ -1189,3 +1189,197 @@ impl HistoryStore for PostgresStore {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use webhook_testkit::PostgresServer;
+
+    use super::schema::SCHEMA_VERSION;
+    use super::*;
+    use crate::store::fixture;
+
+    async fn server() -> PostgresServer {
+        tokio::task::spawn_blocking(PostgresServer::start)
+            .await
+            .unwrap()
+    }
+
+    async fn store(server: &PostgresServer, schema: &str) -> PostgresStore {
+        PostgresStore::connect(&PostgresConfig::new(server.url()).schema(schema))
+            .await
+            .unwrap()
+    }
+
+    async fn endpoint(store: &PostgresStore, cap: u32) -> EndpointId {
+        let id = EndpointId::generate();
+        let stored = StoredEndpoint::new(id, cap, true, b"{}".to_vec());
+        store.put_endpoint(stored).await.unwrap();
+        id
+    }
+
+    /// Publishes one message about `key` to `endpoint`.
+    async fn publish(store: &PostgresStore, endpoint: EndpointId, key: &str) -> DeliveryId {
+        let message = fixture::message("org", key, 0, b"\x00binary\xff");
+        let delivery = DeliveryRecord::new(&message, endpoint, 0);
+        let id = delivery.id;
+        let stored = store.enqueue(message, vec![delivery]).await.unwrap();
+        assert_eq!(stored, Enqueued::Stored);
+        id
+    }
+
+    async fn claim(store: &PostgresStore, now_ms: i64) -> Vec<Claimed> {
+        let request = ClaimRequest::new(now_ms, 10, Duration::from_millis(100));
+        store.claim(request).await.unwrap().deliveries
+    }
+
+    fn delivered(at_ms: i64) -> Finish {
+        Finish::Delivered(fixture::response(200, at_ms, 1))
+    }
+
+    async fn count(store: &PostgresStore, table: &str) -> i64 {
+        let sql = store
+            .names
+            .sql(&format!("SELECT count(*) FROM {{s}}.{table}"));
+        sqlx::query_scalar(&sql)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    /// A lease that ran out on one node is taken over by another with a new token; the
+    /// old token is refused.
+    #[tokio::test]
+    async fn another_node_takes_over_an_expired_lease() {
+        let server = server().await;
+        let a = store(&server, "t").await;
+        let b = store(&server, "t").await;
+        let e = endpoint(&a, 4).await;
+        let id = publish(&a, e, "r").await;
+
+        let first = claim(&a, 0).await;
+        assert_eq!(first.len(), 1);
+        assert_eq!(&first[0].payload.content[..], b"\x00binary\xff");
+        assert!(claim(&b, 99).await.is_empty(), "still leased");
+        let second = claim(&b, 100).await;
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].record.id, id);
+        assert!(second[0].record.lease > first[0].record.lease);
+
+        let stale = a.finish(id, first[0].record.lease, delivered(150)).await;
+        assert!(stale.unwrap_err().is_lease_lost());
+        b.finish(id, second[0].record.lease, delivered(150))
+            .await
+            .unwrap();
+        let record = a.delivery(id).await.unwrap().unwrap();
+        assert_eq!(record.status, DeliveryStatus::Delivered);
+    }
+
+    /// Nodes claiming at the same moment never exceed an endpoint's cap, nor lease two
+    /// deliveries of one resource.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn caps_and_chains_hold_across_nodes_claiming_at_once() {
+        let server = server().await;
+        let nodes = [
+            store(&server, "t").await,
+            store(&server, "t").await,
+            store(&server, "t").await,
+        ];
+        let capped = endpoint(&nodes[0], 2).await;
+        let chained = endpoint(&nodes[0], 10).await;
+        for i in 0..10 {
+            publish(&nodes[0], capped, &format!("r{i}")).await;
+            publish(&nodes[0], chained, "one-resource").await;
+        }
+        let (a, b, c) = tokio::join!(
+            claim(&nodes[0], 0),
+            claim(&nodes[1], 0),
+            claim(&nodes[2], 0)
+        );
+        let claimed: Vec<Claimed> = [a, b, c].into_iter().flatten().collect();
+        let of = |e| claimed.iter().filter(|c| c.record.endpoint == e).count();
+        assert_eq!(of(capped), 2, "the cap holds across nodes");
+        assert_eq!(of(chained), 1, "one head per chain");
+    }
+
+    /// A publish on one node wakes another node's listener.
+    #[tokio::test]
+    async fn a_publish_on_one_node_wakes_another() {
+        let server = server().await;
+        let a = store(&server, "t").await;
+        let b = store(&server, "t").await;
+        let e = endpoint(&a, 4).await;
+        // The listener connects in the background: publish until it hears one.
+        for attempt in 0.. {
+            assert!(attempt < 25, "never woken");
+            publish(&a, e, "r").await;
+            let woken = tokio::time::timeout(Duration::from_millis(200), b.notified()).await;
+            if woken.is_ok() {
+                break;
+            }
+        }
+    }
+
+    /// A schema written by a newer version is refused at connect.
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let server = server().await;
+        let first = store(&server, "t").await;
+        let again = store(&server, "t").await; // the current version: accepted
+        drop(again);
+        sqlx::query(
+            &first
+                .names
+                .sql("UPDATE {s}.meta SET value = $1 WHERE key = 'schema'"),
+        )
+        .bind(SCHEMA_VERSION + 1)
+        .execute(&first.pool)
+        .await
+        .unwrap();
+        let config = PostgresConfig::new(server.url()).schema("t");
+        let refused = PostgresStore::connect(&config).await.unwrap_err();
+        assert!(refused.is_incompatible(), "{refused}");
+        let expected = format!("schema version {}", SCHEMA_VERSION + 1);
+        assert!(refused.to_string().contains(&expected), "{refused}");
+    }
+
+    /// The URL's password appears in no `Debug` and no error; bad schema names are
+    /// refused before any statement is built from them.
+    #[tokio::test]
+    async fn the_password_stays_secret_and_bad_schemas_are_refused() {
+        let url = "postgres://app:s3cret-pw@127.0.0.1:1/db";
+        let config = PostgresConfig::new(url).acquire_timeout(Duration::from_millis(500));
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let unreachable = PostgresStore::connect(&config).await.unwrap_err();
+        assert!(!format!("{unreachable} {unreachable:?}").contains("s3cret"));
+        let garbled = PostgresConfig::new("postgres://app:s3cret-pw@127.0.0.1:port/db");
+        let error = PostgresStore::connect(&garbled).await.unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("s3cret"), "{error}");
+        for bad in ["", "Upper", "9lives", "a-b", "x\"; DROP TABLE y; --"] {
+            assert!(Names::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Retention leaves no row behind, and a closed store refuses later calls.
+    #[tokio::test]
+    async fn retention_leaves_no_rows_behind_and_close_refuses_later_calls() {
+        let server = server().await;
+        let store = store(&server, "t").await;
+        let e = endpoint(&store, 4).await;
+        let ids = [publish(&store, e, "r").await, publish(&store, e, "s").await];
+        for claimed in claim(&store, 0).await {
+            let lease = claimed.record.lease;
+            store
+                .finish(claimed.record.id, lease, delivered(1))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.remove_finished(ids.to_vec()).await.unwrap(), 2);
+        for table in ["deliveries", "messages", "index_entries"] {
+            assert_eq!(count(&store, table).await, 0, "{table}");
+        }
+        store.close().await.unwrap();
+        assert!(store.delivery(ids[0]).await.unwrap_err().is_closed());
+        store.close().await.unwrap();
+    }
+}

@@ -1,6 +1,7 @@
-//! Support for the Redis tests: throwaway `redis-server`s, sender nodes on them, and a
-//! real receiver (`webhook_receiver::WebhookLayer`) that records what its handler saw
-//! after verification and dedup.
+//! Support for the tests of several nodes on one shared store: throwaway `redis-server`s,
+//! sender nodes on a shared store ([`Cluster`]: Redis, or Postgres with the `postgres`
+//! feature), and a real receiver (`webhook_receiver::WebhookLayer`) that records what its
+//! handler saw after verification and dedup.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, missing_docs)]
 
@@ -57,40 +58,62 @@ pub fn redis_config(server: &RedisServer, prefix: &str) -> RedisConfig {
         .reconnect_max_delay(Duration::from_millis(100))
 }
 
-/// Connects a store to `config`, as `consumer` in the ready stream's group, and starts a
-/// node on it.
-pub async fn start_node(config: &RedisConfig, consumer: &str, lease: Duration) -> Sender {
-    start_node_with(config, consumer, lease, |builder| builder).await
+/// Where several nodes share one store.
+#[derive(Debug, Clone)]
+pub enum Cluster {
+    /// One Redis and key prefix.
+    Redis(RedisConfig),
+    /// One Postgres database and schema.
+    #[cfg(feature = "postgres")]
+    Postgres { url: String, schema: String },
+}
+
+impl From<&RedisConfig> for Cluster {
+    fn from(config: &RedisConfig) -> Self {
+        Self::Redis(config.clone())
+    }
+}
+
+/// Connects a store to `cluster` (as `consumer` in Redis's ready stream's group) and
+/// starts a node on it.
+pub async fn start_node(cluster: impl Into<Cluster>, consumer: &str, lease: Duration) -> Sender {
+    start_node_with(cluster, consumer, lease, |builder| builder).await
 }
 
 /// As [`start_node`], with `tune` applied to the node's builder (`common::builder` with
 /// the store, the lease and room for every outcome).
 pub async fn start_node_with(
-    config: &RedisConfig,
+    cluster: impl Into<Cluster>,
     consumer: &str,
     lease: Duration,
     tune: impl FnOnce(Builder) -> Builder,
 ) -> Sender {
-    let store = RedisStore::connect(config)
-        .await
-        .unwrap()
-        .consumer(consumer);
-    let builder = crate::common::builder()
-        .store(store)
-        .lease(lease)
-        .outcome_capacity(1 << 16);
+    let builder = crate::common::builder();
+    let builder = match cluster.into() {
+        Cluster::Redis(config) => {
+            builder.store(RedisStore::connect(&config).await.unwrap().consumer(consumer))
+        }
+        #[cfg(feature = "postgres")]
+        Cluster::Postgres { url, schema } => {
+            let config = webhook_sender::store::PostgresConfig::new(url).schema(schema);
+            let store = webhook_sender::store::PostgresStore::connect(&config);
+            builder.store(store.await.unwrap())
+        }
+    };
+    let builder = builder.lease(lease).outcome_capacity(1 << 16);
     tune(builder).build().await.unwrap()
 }
 
 /// Nodes `a` and `b`: `endpoint` is configured through A before B starts (B loads it).
 pub async fn two_nodes(
-    config: &RedisConfig,
+    cluster: impl Into<Cluster>,
     lease: Duration,
     endpoint: EndpointConfig,
 ) -> (Sender, Sender) {
-    let a = start_node(config, "a", lease).await;
+    let cluster = cluster.into();
+    let a = start_node(cluster.clone(), "a", lease).await;
     configure(&a, endpoint).await;
-    let b = start_node(config, "b", lease).await;
+    let b = start_node(cluster, "b", lease).await;
     (a, b)
 }
 
@@ -116,7 +139,8 @@ pub fn event(i: usize) -> Publish {
 }
 
 /// Publishes through `sender`, retrying (for at most `common::WAIT`) while the store is
-/// unreachable: Redis restarting, or the node reconnecting. Any other error fails.
+/// unreachable: Redis or Postgres restarting, or the node reconnecting. Any other error
+/// fails.
 pub async fn publish_until_reachable(sender: &Sender, publish: Publish) -> PublishReceipt {
     let deadline = Instant::now() + crate::common::WAIT;
     loop {
@@ -124,7 +148,7 @@ pub async fn publish_until_reachable(sender: &Sender, publish: Publish) -> Publi
             Ok(receipt) => return receipt,
             Err(error) => {
                 assert!(error.is_store(), "{error}");
-                assert!(Instant::now() < deadline, "Redis unreachable: {error}");
+                assert!(Instant::now() < deadline, "store unreachable: {error}");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }

@@ -1,6 +1,9 @@
-//! Several sender nodes on one Redis (a `redis-server` each test starts): they share the
-//! queue, the idempotency windows and the configuration; nothing is lost, each
+//! Several sender nodes on one shared store, Redis (a `redis-server` each test starts)
+//! and, with the `postgres` feature, Postgres (a PostgreSQL server each test starts): they
+//! share the queue, the idempotency windows and the configuration; nothing is lost, each
 //! idempotency key reaches the receiver's handler once, per-resource order holds.
+//!
+//! Every scenario runs on each shared store (`redis::…`, `postgres::…`).
 
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
@@ -15,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use redis_support::{
-    NoDedup, Receiver, configure, count_delivered, event, redis_config, redis_server, start_node,
-    start_node_with, two_nodes,
+    Cluster, NoDedup, Receiver, configure, count_delivered, event, redis_config, redis_server,
+    start_node, start_node_with, two_nodes,
 };
 use serde_json::json;
 use webhook_core::event::EventType;
@@ -26,6 +29,75 @@ use webhook_sender::{Builder, EndpointConfig, Publish, RetryPolicy};
 const EVENTS: usize = 10_000;
 
 const LEASE: Duration = Duration::from_secs(30);
+
+/// The shared store a scenario runs on; holds its server.
+enum Env {
+    Redis(webhook_testkit::RedisServer),
+    #[cfg(feature = "postgres")]
+    Postgres(webhook_testkit::PostgresServer),
+}
+
+impl Env {
+    async fn redis() -> Self {
+        Self::Redis(redis_server(false).await)
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn postgres() -> Self {
+        let server = tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start);
+        Self::Postgres(server.await.unwrap())
+    }
+
+    /// One environment on this store: a key prefix, or a schema.
+    fn cluster(&self, name: &str) -> Cluster {
+        match self {
+            Self::Redis(server) => Cluster::Redis(redis_config(server, &format!("{name}:"))),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(server) => Cluster::Postgres {
+                url: server.url(),
+                schema: name.to_owned(),
+            },
+        }
+    }
+
+    /// A receiver answering `answer`, deduplicating in this store when it can (Redis),
+    /// else in memory.
+    async fn receiver(
+        &self,
+        answer: impl Fn(&serde_json::Value) -> (StatusCode, Duration) + Send + Sync + 'static,
+    ) -> Receiver {
+        match self {
+            Self::Redis(server) => {
+                let config = redis_config(server, "receiver:");
+                let dedup = DedupRedis::from_connection(&config.connect().await.unwrap());
+                Receiver::start(dedup, answer).await
+            }
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => Receiver::start(DedupMemory::new(), answer).await,
+        }
+    }
+}
+
+macro_rules! on_shared_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() { super::$scenario(super::Env::redis().await).await; })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() { super::$scenario(super::Env::postgres().await).await; })*
+        }
+    };
+}
+
+on_shared_stores!(
+    two_nodes_deliver_ten_thousand_events_each_key_once,
+    per_resource_order_holds_with_two_nodes,
+    endpoints_created_on_one_node_are_delivered_by_others,
+    the_idempotency_window_is_shared_by_nodes,
+);
 
 fn endpoint(url: String, cap: u32) -> EndpointConfig {
     EndpointConfig::event("org", url, [EventType::TransactionConfirmed])
@@ -39,21 +111,17 @@ fn endpoint(url: String, cap: u32) -> EndpointConfig {
         ]))
 }
 
-/// Two nodes on one Redis deliver 10,000 events, published through both: none is lost,
-/// and after the receiver's (Redis) dedup its handler sees each idempotency key once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_deliver_ten_thousand_events_each_key_once() {
-    let server = redis_server(false).await;
-    // The receiver deduplicates in the same Redis, under its own prefix.
-    let dedup =
-        DedupRedis::from_connection(&redis_config(&server, "receiver:").connect().await.unwrap());
-    let receiver = Receiver::start(dedup, |_| (StatusCode::OK, Duration::ZERO)).await;
-    let config = redis_config(&server, "scale:");
+/// Two nodes on one store deliver 10,000 events, published through both: none is lost,
+/// and after the receiver's dedup (in the same Redis; in memory for Postgres) its handler
+/// sees each idempotency key once.
+async fn two_nodes_deliver_ten_thousand_events_each_key_once(env: Env) {
+    let receiver = env.receiver(|_| (StatusCode::OK, Duration::ZERO)).await;
+    let config = env.cluster("scale");
     let workers = |builder: Builder| builder.workers(48);
-    let a = start_node_with(&config, "a", LEASE, workers).await;
+    let a = start_node_with(config.clone(), "a", LEASE, workers).await;
     configure(&a, endpoint(receiver.url(), 48)).await;
     // B starts after the configuration exists, and loads it.
-    let b = start_node_with(&config, "b", LEASE, workers).await;
+    let b = start_node_with(config, "b", LEASE, workers).await;
     let (a_count, b_count) = (count_delivered(&a), count_delivered(&b));
 
     let started = Instant::now();
@@ -113,11 +181,9 @@ async fn two_nodes_deliver_ten_thousand_events_each_key_once() {
 
 /// Per endpoint and resource, deliveries go out in publish order and never two at once,
 /// although two nodes deliver them and updates are published through both.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn per_resource_order_holds_with_two_nodes() {
+async fn per_resource_order_holds_with_two_nodes(env: Env) {
     const RESOURCES: usize = 8;
     const UPDATES: usize = 16;
-    let server = redis_server(false).await;
     // Update 3 of every resource is refused once: its retry must keep its place. The
     // updates of one resource share an idempotency key (one entity, one type, within a
     // minute), so the receiver keeps no dedup state here: the handler sees every one.
@@ -133,8 +199,7 @@ async fn per_resource_order_holds_with_two_nodes() {
         (StatusCode::OK, delay)
     })
     .await;
-    let config = redis_config(&server, "order:");
-    let (a, b) = two_nodes(&config, LEASE, endpoint(receiver.url(), 6)).await;
+    let (a, b) = two_nodes(env.cluster("order"), LEASE, endpoint(receiver.url(), 6)).await;
     let (a_count, b_count) = (count_delivered(&a), count_delivered(&b));
 
     let mut publishers = tokio::task::JoinSet::new();
@@ -204,17 +269,15 @@ async fn per_resource_order_holds_with_two_nodes() {
     b.shutdown().await.unwrap();
 }
 
-/// Configuration lives in Redis and every change bumps a version: a node that started
+/// Configuration lives in the shared store and every change bumps a version: a node that started
 /// before an endpoint was created on another node loads it at its next publish (or idle
 /// poll), fans out to it and delivers to it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endpoints_created_on_one_node_are_delivered_by_others() {
-    let server = redis_server(false).await;
+async fn endpoints_created_on_one_node_are_delivered_by_others(env: Env) {
     let receiver = Receiver::start(DedupMemory::new(), |_| (StatusCode::OK, Duration::ZERO)).await;
-    let config = redis_config(&server, "config:");
-    let a = start_node(&config, "a", LEASE).await;
+    let config = env.cluster("config");
+    let a = start_node(config.clone(), "a", LEASE).await;
     // `early` starts before the endpoint and the organization's secret exist.
-    let early = start_node(&config, "early", LEASE).await;
+    let early = start_node(config, "early", LEASE).await;
     let early_count = count_delivered(&early);
     configure(&a, endpoint(receiver.url(), 4)).await;
 
@@ -243,12 +306,9 @@ async fn endpoints_created_on_one_node_are_delivered_by_others() {
 
 /// The idempotency window is shared: the same (organization, type, entity) published
 /// on two nodes within a minute gets one key, and the receiver handles it once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_idempotency_window_is_shared_by_nodes() {
-    let server = redis_server(false).await;
+async fn the_idempotency_window_is_shared_by_nodes(env: Env) {
     let receiver = Receiver::start(DedupMemory::new(), |_| (StatusCode::OK, Duration::ZERO)).await;
-    let config = redis_config(&server, "window:");
-    let (a, b) = two_nodes(&config, LEASE, endpoint(receiver.url(), 4)).await;
+    let (a, b) = two_nodes(env.cluster("window"), LEASE, endpoint(receiver.url(), 4)).await;
     let first = a.publish(event(1)).await.unwrap();
     let second = b.publish(event(1)).await.unwrap();
     let other = b.publish(event(2)).await.unwrap();
