@@ -12,16 +12,17 @@ use clap::{Parser, Subcommand};
 use webhook_bench::report::{Report, Row, Status};
 use webhook_bench::scenario::backlog::{self, ChildArgs};
 use webhook_bench::scenario::e2e::{self, Store};
-use webhook_bench::scenario::{Mode, Settings, history, receiver, serve};
+use webhook_bench::scenario::{Mode, Settings, history, outbox, receiver, serve};
 use webhook_bench::system;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "e2e-memory",
     "e2e-redb",
     "e2e-redis",
     "e2e-redis-aof",
     "e2e-postgres",
+    outbox::SCENARIO,
     serve::SCENARIO,
     "receiver",
     "receiver-dedup",
@@ -43,7 +44,7 @@ struct Cli {
     #[arg(long, hide = true)]
     smoke: bool,
     /// Run only these scenarios (comma-separated): e2e-memory, e2e-redb, e2e-redis,
-    /// e2e-redis-aof, e2e-postgres, serve-redb, receiver, receiver-dedup, backlog, history,
+    /// e2e-redis-aof, e2e-postgres, txn-postgres, serve-redb, receiver, receiver-dedup, backlog, history,
     /// retention-soak.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -169,6 +170,9 @@ fn main() -> ExitCode {
             if wanted(store.scenario()) {
                 rows.push(e2e::run(&settings, store).await);
             }
+        }
+        if wanted(outbox::SCENARIO) {
+            rows.push(outbox::run(&settings).await);
         }
         if wanted(serve::SCENARIO) {
             rows.push(serve::run(&settings).await);

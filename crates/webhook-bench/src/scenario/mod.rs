@@ -3,6 +3,7 @@
 //! | scenario | module | measures | baseline |
 //! |---|---|---|---|
 //! | `e2e-memory`, `e2e-redb`, `e2e-redis`, `e2e-redis-aof`, `e2e-postgres` | [`e2e`] | deliveries/s from `publish` to the receiver's 2xx | a plain hyper client posting the same bodies to the same server at the same concurrency |
+//! | `txn-postgres` | [`outbox`] | what `publish_in` adds to the caller's Postgres transaction, per transaction, one client | what one more single-row `INSERT` adds to the same transaction (goal: publish ≤ 2×) |
 //! | `serve-redb` | [`serve`] | messages/s published over the HTTP API (`POST …/messages`, 32 keep-alive connections) and delivered to the receiver's 2xx; 202 latency | the same plain hyper client as e2e, posting the same bodies to the same server at 32 connections |
 //! | `receiver` | [`receiver`] | requests/s through `WebhookLayer` (verify + dedup); also with handlers reading `data` as `Value` and decoding it typed | the bare hyper handler, same load generator and requests |
 //! | `receiver-dedup` | [`receiver::run_sustained`] | distinct deliveries at 1,000/s (simulated clock) through the default memory dedup store, far past its capacity: `dedup_full` answers, RSS | none (absolute goals: 0 `dedup_full`, RSS growth ≤ 256 MiB) |
@@ -20,6 +21,7 @@
 pub mod backlog;
 pub mod e2e;
 pub mod history;
+pub mod outbox;
 pub mod receiver;
 pub mod serve;
 mod window;
