@@ -10,13 +10,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use webhook_bench::report::{Report, Row, Status};
-use webhook_bench::scenario::backlog::{self, ChildArgs};
+use webhook_bench::scenario::backlog::{self, Backlogged, ChildArgs};
 use webhook_bench::scenario::e2e::{self, Store};
 use webhook_bench::scenario::{Mode, Settings, history, outbox, receiver, serve};
 use webhook_bench::system;
 
 /// Every scenario, in run order.
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 14] = [
     "e2e-memory",
     "e2e-redb",
     "e2e-redis",
@@ -27,7 +27,9 @@ const SCENARIOS: [&str; 12] = [
     "receiver",
     "receiver-dedup",
     "backlog",
+    "backlog-postgres",
     "history",
+    "history-postgres",
     "retention-soak",
 ];
 
@@ -44,7 +46,7 @@ struct Cli {
     #[arg(long, hide = true)]
     smoke: bool,
     /// Run only these scenarios (comma-separated): e2e-memory, e2e-redb, e2e-redis,
-    /// e2e-redis-aof, e2e-postgres, txn-postgres, serve-redb, receiver, receiver-dedup, backlog, history,
+    /// e2e-redis-aof, e2e-postgres, txn-postgres, serve-redb, receiver, receiver-dedup, backlog, backlog-postgres, history, history-postgres,
     /// retention-soak.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -183,10 +185,20 @@ fn main() -> ExitCode {
         if wanted("receiver-dedup") {
             rows.push(receiver::run_sustained(&settings).await);
         }
-        if wanted("backlog") {
-            rows.extend(backlog::run(&settings).await);
+        for store in [Backlogged::Redb, Backlogged::Postgres] {
+            if wanted(store.names()[0]) {
+                rows.extend(backlog::run(&settings, store).await);
+            }
         }
-        rows.extend(history::run(&settings, wanted("history"), wanted("retention-soak")).await);
+        rows.extend(
+            history::run(
+                &settings,
+                wanted("history"),
+                wanted("history-postgres"),
+                wanted("retention-soak"),
+            )
+            .await,
+        );
         rows
     });
     report.rows = rows;

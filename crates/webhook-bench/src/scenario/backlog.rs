@@ -32,7 +32,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use webhook_core::keys::HmacSecret;
-use webhook_sender::store::RedbStore;
+use webhook_sender::store::{PostgresConfig, PostgresStore, RedbStore};
 use webhook_sender::{
     AllowList, BreakerConfig, EndpointConfig, OutcomeStatus, Publish, RetryPolicy, Sender,
 };
@@ -70,13 +70,16 @@ pub struct ChildArgs {
     /// The sender's worker slots.
     #[arg(long)]
     pub workers: usize,
+    /// Queue in this PostgreSQL database instead of a redb file in `dir`.
+    #[arg(long)]
+    pub postgres: Option<String>,
 }
 
 impl ChildArgs {
     /// The command-line arguments after the subcommand.
     #[must_use]
     pub fn to_args(&self) -> Vec<String> {
-        vec![
+        let mut args: Vec<String> = vec![
             "--port".into(),
             self.port.to_string(),
             "--count".into(),
@@ -89,27 +92,62 @@ impl ChildArgs {
             self.concurrency.to_string(),
             "--workers".into(),
             self.workers.to_string(),
-        ]
+        ];
+        if let Some(url) = &self.postgres {
+            args.extend(["--postgres".into(), url.clone()]);
+        }
+        args
     }
 }
 
-/// Runs the scenario; returns the `backlog-enqueue` and `backlog-drain` rows.
-pub async fn run(settings: &Settings) -> Vec<Row> {
-    match run_inner(settings).await {
+/// Where the backlog is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlogged {
+    /// A redb file (the production default).
+    Redb,
+    /// A PostgreSQL server the scenario starts.
+    Postgres,
+}
+
+impl Backlogged {
+    /// The names of the scenario and of its two rows.
+    #[must_use]
+    pub fn names(self) -> [&'static str; 3] {
+        match self {
+            Self::Redb => ["backlog", "backlog-enqueue", "backlog-drain"],
+            Self::Postgres => [
+                "backlog-postgres",
+                "backlog-enqueue-postgres",
+                "backlog-drain-postgres",
+            ],
+        }
+    }
+}
+
+/// Runs the scenario; returns the `backlog-enqueue` and `backlog-drain` rows (with a
+/// `-postgres` suffix on Postgres).
+pub async fn run(settings: &Settings, store: Backlogged) -> Vec<Row> {
+    let [_, enqueue, drain] = store.names();
+    match run_inner(settings, store).await {
         Ok(rows) => rows,
         Err(error) => vec![
-            Row::failed(ENQUEUE, enqueue_description(settings), error.to_string()),
-            Row::failed(DRAIN, drain_description(settings), error.to_string()),
+            Row::failed(
+                enqueue,
+                enqueue_description(settings, store),
+                error.to_string(),
+            ),
+            Row::failed(drain, drain_description(settings), error.to_string()),
         ],
     }
 }
 
-const ENQUEUE: &str = "backlog-enqueue";
-const DRAIN: &str = "backlog-drain";
-
-fn enqueue_description(settings: &Settings) -> String {
+fn enqueue_description(settings: &Settings, store: Backlogged) -> String {
+    let backend = match store {
+        Backlogged::Redb => "redb",
+        Backlogged::Postgres => "Postgres",
+    };
     format!(
-        "{} deliveries queued for a dead endpoint (redb): publishes/s, sender peak RSS",
+        "{} deliveries queued for a dead endpoint ({backend}): publishes/s, sender peak RSS",
         settings.backlog
     )
 }
@@ -130,7 +168,16 @@ struct ChildReport {
 }
 
 #[allow(clippy::too_many_lines)]
-async fn run_inner(settings: &Settings) -> Result<Vec<Row>, BoxError> {
+async fn run_inner(settings: &Settings, store: Backlogged) -> Result<Vec<Row>, BoxError> {
+    let [_, enqueue_name, drain_name] = store.names();
+    let postgres = match store {
+        Backlogged::Redb => None,
+        Backlogged::Postgres => Some(
+            tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
+                .await
+                .map_err(|_| "PostgreSQL could not be started (is it installed?)")?,
+        ),
+    };
     let exe = match &settings.exe {
         Some(exe) => exe.clone(),
         None => std::env::current_exe()?,
@@ -150,6 +197,7 @@ async fn run_inner(settings: &Settings) -> Result<Vec<Row>, BoxError> {
         publishers: settings.backlog_publishers,
         concurrency: settings.concurrency,
         workers: settings.workers,
+        postgres: postgres.as_ref().map(webhook_testkit::PostgresServer::url),
     };
     let mut child: Child = Command::new(&exe)
         .arg("backlog-sender")
@@ -294,7 +342,7 @@ async fn run_inner(settings: &Settings) -> Result<Vec<Row>, BoxError> {
     };
 
     let rss_met = peak_mib.is_some_and(|mib| mib < RSS_LIMIT_MIB);
-    let mut enqueue = Row::measured(ENQUEUE, enqueue_description(settings))
+    let mut enqueue = Row::measured(enqueue_name, enqueue_description(settings, store))
         .latency(enqueued["p50_ms"].as_f64(), enqueued["p99_ms"].as_f64())
         .target(Target::checked(
             format!("peak RSS < {RSS_LIMIT_MIB:.0} MiB"),
@@ -333,7 +381,7 @@ async fn run_inner(settings: &Settings) -> Result<Vec<Row>, BoxError> {
     let clean = drained && missing == 0 && failed == Some(0) && publish_errors == 0;
     #[allow(clippy::cast_precision_loss)]
     let drain_rate = (drain_secs > 0.0).then(|| tracker.unique() as f64 / drain_secs);
-    let mut drain = Row::measured(DRAIN, drain_description(settings))
+    let mut drain = Row::measured(drain_name, drain_description(settings))
         .target(Target::checked("drains without errors", clean))
         .note(format!("drain {drain_secs:.1} s"))
         .extra("drain_secs", drain_secs)
@@ -393,9 +441,12 @@ fn mib(kib: Option<u64>) -> String {
 #[allow(clippy::too_many_lines)]
 pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
     let path = args.dir.join("backlog.redb");
-    let store = RedbStore::open(&path)?;
-    let sender = Sender::builder()
-        .store(store)
+    let builder = match &args.postgres {
+        None => Sender::builder().store(RedbStore::open(&path)?),
+        Some(url) => Sender::builder()
+            .store(PostgresStore::connect(&PostgresConfig::new(url).schema("backlog")).await?),
+    };
+    let sender = builder
         .allow_private_networks(AllowList::loopback())
         .workers(args.workers)
         .breaker(BreakerConfig {
@@ -569,15 +620,18 @@ mod tests {
 
     #[test]
     fn the_child_parses_back_the_flags_it_is_started_with() {
-        let args = ChildArgs {
-            port: 40_123,
-            count: 2_000,
-            dir: "/tmp/webhook-bench-backlog-x".into(),
-            publishers: 32,
-            concurrency: 16,
-            workers: 64,
-        };
-        let command_line = std::iter::once("backlog-sender".to_owned()).chain(args.to_args());
-        assert_eq!(Child::try_parse_from(command_line).unwrap().args, args);
+        for postgres in [None, Some("postgres://u@127.0.0.1:5/db".to_owned())] {
+            let args = ChildArgs {
+                port: 40_123,
+                count: 2_000,
+                dir: "/tmp/webhook-bench-backlog-x".into(),
+                publishers: 32,
+                concurrency: 16,
+                workers: 64,
+                postgres,
+            };
+            let command_line = std::iter::once("backlog-sender".to_owned()).chain(args.to_args());
+            assert_eq!(Child::try_parse_from(command_line).unwrap().args, args);
+        }
     }
 }

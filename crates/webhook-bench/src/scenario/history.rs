@@ -1,6 +1,7 @@
 //! History: a page query's latency as the store grows, and a retention soak.
 //!
-//! **Page latency** (`history`). A sender on the embedded store (redb) with one paused
+//! **Page latency** (`history`, and `history-postgres` on the Postgres store with a
+//! PostgreSQL server the scenario starts). A sender on the embedded store (redb) with one paused
 //! event-style endpoint (so nothing is sent); deliveries are published until the store
 //! holds the small size (10,000), the page queries are timed, then publishing goes on to
 //! the large size (1,000,000 in the full run) and the same queries are timed again. The
@@ -33,6 +34,7 @@ use webhook_sender::{
     Retention, Sender, StatusFilter,
 };
 
+use super::e2e::{Store, build_sender};
 use super::{BoxError, Mode, Settings};
 use crate::http::{Tracker, counting_server, loopback_listener};
 use crate::payload::{ORGANIZATION, SECRET};
@@ -63,13 +65,19 @@ fn soak_length(mode: Mode) -> Duration {
 }
 
 /// Both scenarios' rows.
-pub async fn run(settings: &Settings, page: bool, soak: bool) -> Vec<Row> {
+pub async fn run(settings: &Settings, page: bool, page_postgres: bool, soak: bool) -> Vec<Row> {
     let mut rows = Vec::new();
-    if page {
-        rows.push(match page_latency(settings).await {
-            Ok(row) => row,
-            Err(error) => Row::failed("history", "page query latency", error.to_string()),
-        });
+    for (wanted, store) in [(page, Store::Redb), (page_postgres, Store::Postgres)] {
+        if wanted {
+            rows.push(match page_latency(settings, store).await {
+                Ok(row) => row,
+                Err(error) => Row::failed(
+                    page_scenario(store),
+                    "page query latency",
+                    error.to_string(),
+                ),
+            });
+        }
     }
     if soak {
         for backend in [Soaked::Redb, Soaked::Redis] {
@@ -151,14 +159,18 @@ async fn time_queries(sender: &Sender, depth: usize) -> Result<[f64; 4], BoxErro
     Ok(histograms.map(|h| h.percentile_ms(50.0).unwrap_or(f64::NAN)))
 }
 
-async fn page_latency(settings: &Settings) -> Result<Row, BoxError> {
+/// The page-latency scenario's name on `store`.
+#[must_use]
+pub fn page_scenario(store: Store) -> &'static str {
+    match store {
+        Store::Postgres => "history-postgres",
+        _ => "history",
+    }
+}
+
+async fn page_latency(settings: &Settings, store: Store) -> Result<Row, BoxError> {
     let (small, large) = sizes(settings.mode);
-    let dir = tempfile::tempdir_in(&settings.scratch)?;
-    let sender = Sender::builder()
-        .store(RedbStore::open(dir.path().join("history.redb"))?)
-        .allow_private_networks(AllowList::loopback())
-        .build()
-        .await?;
+    let (sender, _guard) = build_sender(settings, store).await?;
     sender
         .organizations()
         .set_secret(ORGANIZATION, HmacSecret::from_utf8(SECRET)?)
@@ -195,9 +207,13 @@ async fn page_latency(settings: &Settings) -> Result<Row, BoxError> {
         .join(", ");
     #[allow(clippy::cast_precision_loss)]
     let publish_rate = large as f64 / fill_secs;
+    let backend = match store {
+        Store::Postgres => "Postgres",
+        _ => "redb",
+    };
     Ok(Row::measured(
-        "history",
-        format!("page of {PAGE}: median at {small} vs {large} stored deliveries (redb)"),
+        page_scenario(store),
+        format!("page of {PAGE}: median at {small} vs {large} stored deliveries ({backend})"),
     )
     .latency(Some(at_large[0]), None)
     .target(Target::checked(
