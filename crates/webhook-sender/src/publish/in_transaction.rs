@@ -39,7 +39,7 @@ impl Sender {
     ///     .bind("tx-1")
     ///     .execute(&mut *tx)
     ///     .await?;
-    /// let event = Publish::event("org-1", EventType::from("transaction.confirmed"), "tx-1",
+    /// let event = Publish::event("org-1", EventType::TransactionConfirmed, "tx-1",
     ///     json!({"id": "tx-1", "status": "CONFIRMED"}));
     /// sender.publish_in(&mut tx, event).await?;
     /// tx.commit().await?; // the status and its webhook, together
