@@ -1163,7 +1163,7 @@ impl HistoryStore for PostgresStore {
     }
 
     /// Also deletes idempotency windows that ended two windows before `at_ms`, at most
-    /// [`WINDOW_BATCH`] a run.
+    /// 10,000 a run.
     fn set_last_pruned(&self, at_ms: i64) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut tx = self.begin().await?;
