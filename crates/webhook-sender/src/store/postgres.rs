@@ -31,9 +31,6 @@ use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 
 /// The schema a store uses unless [`PostgresConfig::schema`] says otherwise.
 pub const DEFAULT_SCHEMA: &str = "webhook_sender";
-/// How often a change computed from rows read just before is tried again when they
-/// changed in between (cancels whose deliveries all finished meanwhile).
-const TRIES: usize = 3;
 /// The open count returned by claims is refreshed at most this often.
 const OPEN_COUNT_EVERY: Duration = Duration::from_secs(1);
 /// How long the listener waits before connecting again after losing its connection.
@@ -73,7 +70,7 @@ impl PostgresConfig {
         self
     }
 
-    /// At most this many connections (one more is held by the listener). Default 10.
+    /// At most this many connections, one of them held by the listener. Default 10.
     #[must_use]
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(2);
@@ -1022,17 +1019,8 @@ impl QueueStore for PostgresStore {
         limit: usize,
     ) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            if limit == 0 {
-                return Ok(0);
-            }
-            for _ in 0..TRIES {
-                match self.cancel_some(endpoint, &reason, now_ms, limit).await? {
-                    None => return Ok(0),
-                    Some(0) => {} // every one read finished meanwhile: read again
-                    Some(cancelled) => return Ok(cancelled),
-                }
-            }
-            Ok(0)
+            super::cancel_in_rounds(limit, || self.cancel_some(endpoint, &reason, now_ms, limit))
+                .await
         })
     }
 
