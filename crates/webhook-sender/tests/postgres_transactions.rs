@@ -248,7 +248,7 @@ async fn a_failure_of_the_callers_own_statement_after_publishing_sends_nothing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_in_needs_a_postgres_sender_and_an_open_transaction() {
+async fn publish_in_needs_a_postgres_sender_and_an_open_read_committed_transaction() {
     let setup = Setup::start().await;
     let memory = common::builder()
         .store(MemoryStore::new())
@@ -271,6 +271,18 @@ async fn publish_in_needs_a_postgres_sender_and_an_open_transaction() {
     assert!(error.is_invalid(), "{error}");
     assert!(error.to_string().contains("transaction"), "{error}");
     drop(plain);
+    let mut serializable = setup.pool.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        .execute(&mut *serializable)
+        .await
+        .unwrap();
+    let error = sender
+        .publish_in(&mut serializable, confirmed("tx-1"))
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid(), "{error}");
+    assert!(error.to_string().contains("read committed"), "{error}");
+    serializable.commit().await.unwrap();
     setup.marker_arrives_alone(&sender, 0).await;
     memory.shutdown().await.unwrap();
     sender.shutdown().await.unwrap();

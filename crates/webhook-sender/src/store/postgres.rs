@@ -356,7 +356,9 @@ impl PostgresStore {
     }
 
     /// Stores a message and its deliveries on `connection`, inside the transaction open
-    /// on it (the caller's): visible to claims, and notified, only once it commits.
+    /// on it (the store's own, or a caller's readied with
+    /// [`ready_transaction`](Self::ready_transaction)): visible to claims, and notified,
+    /// only once it commits. The transaction must be `read committed`.
     pub(crate) async fn enqueue_in(
         &self,
         connection: &mut PgConnection,
@@ -365,10 +367,6 @@ impl PostgresStore {
     ) -> Result<Enqueued, StoreError> {
         self.pool()?;
         let names = &self.names;
-        sqlx::query("SET LOCAL synchronous_commit TO on")
-            .execute(&mut *connection)
-            .await
-            .map_err(backend)?;
         message.deliveries = deliveries.iter().map(|d| d.id).collect();
         let inserted = sqlx::query(&names.sql(
             "INSERT INTO {s}.messages (organization, event, rec, body, domain) \
@@ -438,6 +436,31 @@ impl PostgresStore {
             insert_entries(connection, names, entries).await?;
         }
         Ok(Enqueued::Stored)
+    }
+
+    /// Readies the caller's transaction open on `connection` for
+    /// [`enqueue_in`](Self::enqueue_in): `synchronous_commit = on` for the rest of it, so
+    /// its commit is the acknowledgement. Returns the transaction's isolation level when
+    /// it is not `read committed`, which chains need (a snapshot taken before a chain's
+    /// lock could miss another node's change to the chain); nothing is changed then.
+    pub(crate) async fn ready_transaction(
+        &self,
+        connection: &mut PgConnection,
+    ) -> Result<Option<String>, StoreError> {
+        self.pool()?;
+        let isolation: String =
+            sqlx::query_scalar("SELECT current_setting('transaction_isolation')")
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(backend)?;
+        if isolation != "read committed" {
+            return Ok(Some(isolation));
+        }
+        sqlx::query("SET LOCAL synchronous_commit TO on")
+            .execute(&mut *connection)
+            .await
+            .map_err(backend)?;
+        Ok(None)
     }
 
     /// The deliveries of `ids` that exist, read on `connection` (inside the caller's
