@@ -259,8 +259,10 @@ pub struct PostgresStore {
     state: Arc<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
+    /// Whether the pool is the store's own ([`PostgresStore::connect`]), closed with it.
+    owns_pool: bool,
     closed: AtomicBool,
     /// Woken by the listener.
     wake: Arc<Notify>,
@@ -313,21 +315,33 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(backend)?;
-        Self::open(pool, &config.schema).await
+        Self::start(pool, &config.schema, true).await
     }
 
     /// A store on an existing pool (an application's own), in `schema`: creates or
-    /// upgrades the schema and starts listening. The pool's connections should run with
-    /// `synchronous_commit = on` (the server's default).
+    /// upgrades the schema and starts listening (on one of the pool's connections). The
+    /// pool's connections should run with `synchronous_commit = on` (the server's
+    /// default). Closing the store leaves the pool open: it is the application's.
     ///
     /// # Errors
     /// As [`PostgresStore::connect`].
     pub async fn open(pool: PgPool, schema: &str) -> Result<Self, StoreError> {
+        Self::start(pool, schema, false).await
+    }
+
+    async fn start(pool: PgPool, schema: &str, owns_pool: bool) -> Result<Self, StoreError> {
         let names = Arc::new(Names::new(schema)?);
         let mut connection = pool.acquire().await.map_err(backend)?;
         schema::migrate(&mut connection, &names).await?;
         drop(connection);
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            owns_pool,
+            closed: AtomicBool::new(false),
+            wake: Arc::new(Notify::new()),
+            listener: Mutex::new(None),
+            known: Mutex::new(None),
+            open: Mutex::new(None),
+        });
         let listener = tokio::spawn(listen(
             pool.clone(),
             names.channel.clone(),
@@ -1047,8 +1061,9 @@ impl QueueStore for PostgresStore {
         })
     }
 
-    /// Marks the store closed for every clone, stops listening and closes the pool.
-    /// Nothing needs flushing: every write was committed when its call returned.
+    /// Marks the store closed for every clone, stops listening and closes the pool (its
+    /// own: an application's pool given to [`PostgresStore::open`] stays open). Nothing
+    /// needs flushing: every write was committed when its call returned.
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             if self.state.closed.swap(true, Ordering::SeqCst) {
@@ -1057,7 +1072,9 @@ impl QueueStore for PostgresStore {
             if let Some(listener) = lock(&self.state.listener).take() {
                 listener.abort();
             }
-            self.pool.close().await;
+            if self.state.owns_pool {
+                self.pool.close().await;
+            }
             Ok(())
         })
     }
@@ -1369,6 +1386,23 @@ mod tests {
         for bad in ["", "Upper", "9lives", "a-b", "x\"; DROP TABLE y; --"] {
             assert!(Names::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A store on the application's own pool leaves that pool open when it closes.
+    #[tokio::test]
+    async fn closing_a_store_on_an_application_pool_leaves_the_pool_open() {
+        let server = server().await;
+        let pool = PgPool::connect(&server.url()).await.unwrap();
+        let store = PostgresStore::open(pool.clone(), "app").await.unwrap();
+        endpoint(&store, 1).await;
+        store.close().await.unwrap();
+        assert!(store.config_version().await.unwrap_err().is_closed());
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(one, 1, "the application's pool still works");
+        assert!(!pool.is_closed());
     }
 
     /// Retention leaves no row behind, and a closed store refuses later calls.
