@@ -50,7 +50,9 @@ pub struct PostgresConfig {
 
 impl PostgresConfig {
     /// A configuration for `url` (`postgres://user:password@host:port/database`), schema
-    /// [`DEFAULT_SCHEMA`], 10 connections, a 10 s wait for a free connection.
+    /// [`DEFAULT_SCHEMA`], 10 connections, a 10 s wait for a free connection. TLS is
+    /// rustls with the webpki roots: add `?sslmode=verify-full` (or `require`) to insist
+    /// on it; the default (`prefer`) uses it when the server offers it.
     #[must_use]
     pub fn new(url: impl Into<String>) -> Self {
         Self {
