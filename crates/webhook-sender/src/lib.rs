@@ -38,7 +38,7 @@
 //! | [`circuit`] | per-endpoint circuit breakers |
 //! | [`dispatch`] | the scheduler and the worker pool |
 //! | [`http`] | the hyper client, SSRF guard ([`AllowList`]), resolvers, TLS |
-//! | [`store`] | the [`Store`](store::Store) traits, records and indexes, [`MemoryStore`](store::MemoryStore), [`RedbStore`](store::RedbStore), `RedisStore` (feature `redis`) |
+//! | [`store`] | the [`Store`](store::Store) traits, records and indexes, [`MemoryStore`](store::MemoryStore), [`RedbStore`](store::RedbStore), `RedisStore` (feature `redis`), `PostgresStore` (feature `postgres`) |
 //! | [`delivery`] / [`outcome`] | delivery state with attempt history; delivered/failed outcomes |
 //! | [`metrics`] | metric names |
 //!
@@ -48,6 +48,7 @@
 //! |---|---|---|
 //! | *(none)* | | the in-memory and redb stores, HTTP/1.1, HTTP/2, HTTPS are always built |
 //! | `redis` | no | `store::RedisStore`: one queue in Redis shared by several sender nodes, connected through `webhook-redis` |
+//! | `postgres` | no | `store::PostgresStore`: one queue in Postgres (sqlx) shared by several sender nodes, and `Sender::publish_in`: publishing inside the caller's own sqlx transaction |
 //! | `testing` | no | `testing`: the public store test suite, for backends in other crates |
 //!
 //! # Design choices
@@ -63,13 +64,16 @@
 //!   model"): chains per (endpoint, resource key), only heads claimable, claims lease. The
 //!   memory and redb backends share the in-memory index (`store::queue`) and the record
 //!   keeping (`store::tables`); Redis keeps the same chains in Redis with Lua scripts
-//!   ([`RedisStore`](store::RedisStore), feature `redis`).
+//!   ([`RedisStore`](store::RedisStore), feature `redis`), and Postgres in tables, with
+//!   `FOR UPDATE SKIP LOCKED` claims and the same record keeping (`PostgresStore`,
+//!   feature `postgres`).
 //! - **The store is four traits** ([`store`]): configuration, idempotency windows, the
 //!   queue, history. Records cross them as [`DeliveryRecord`](store::DeliveryRecord) and
 //!   [`MessageRecord`](store::MessageRecord) in a versioned byte form; the public views
 //!   ([`Delivery`], [`Message`]) are separate types. The traits are open, so a backend
 //!   can live in another crate; it checks itself with the public suite
-//!   (`webhook_sender::testing`, feature `testing`) that memory, redb and Redis pass.
+//!   (`webhook_sender::testing`, feature `testing`) that memory, redb, Redis and Postgres
+//!   pass.
 //! - **Messages are stored once** per publish, with their deliveries pointing at them; an
 //!   event id is unique within an organization, and publishing it again returns the first
 //!   receipt without queueing anything.

@@ -258,13 +258,7 @@ impl Sender {
         let receipt = PublishReceipt {
             event_id,
             idempotency_key: key.into_string(),
-            deliveries: deliveries
-                .iter()
-                .map(|d| QueuedDelivery {
-                    id: d.id,
-                    endpoint: d.endpoint,
-                })
-                .collect(),
+            deliveries: queued(&deliveries),
         };
         Ok(Prepared {
             message,
@@ -297,13 +291,7 @@ impl Sender {
             return PublishReceipt {
                 event_id: receipt.event_id,
                 idempotency_key: existing.idempotency_key,
-                deliveries: deliveries
-                    .iter()
-                    .map(|d| QueuedDelivery {
-                        id: d.id,
-                        endpoint: d.endpoint,
-                    })
-                    .collect(),
+                deliveries: queued(&deliveries),
             };
         }
         if !receipt.deliveries.is_empty() {
@@ -343,6 +331,17 @@ pub(crate) struct Pending {
     family: &'static str,
     organization: OrganizationId,
     kind: String,
+}
+
+/// What a receipt says of these deliveries.
+fn queued(deliveries: &[DeliveryRecord]) -> Vec<QueuedDelivery> {
+    deliveries
+        .iter()
+        .map(|d| QueuedDelivery {
+            id: d.id,
+            endpoint: d.endpoint,
+        })
+        .collect()
 }
 
 fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {

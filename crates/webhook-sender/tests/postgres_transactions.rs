@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use webhook_core::event::EventType;
 use webhook_core::keys::HmacSecret;
 use webhook_sender::store::{MemoryStore, PostgresConfig, PostgresStore};
-use webhook_sender::{EndpointConfig, OrganizationId, Publish, Sender};
+use webhook_sender::{EndpointConfig, OrganizationId, Publish, PublishReceipt, Sender};
 use webhook_testkit::PostgresServer;
 
 const ORG: &str = "org-pg";
@@ -77,6 +77,24 @@ impl Setup {
             .unwrap();
     }
 
+    /// Inserts transaction `id` as pending, then, in a transaction left open, confirms it
+    /// and publishes its `transaction.confirmed`.
+    async fn confirm_in_transaction(
+        &self,
+        sender: &Sender,
+        id: &str,
+    ) -> (sqlx::Transaction<'static, sqlx::Postgres>, PublishReceipt) {
+        self.insert(id).await;
+        let mut tx = self.pool.begin().await.unwrap();
+        sqlx::query("UPDATE transactions SET status = 'CONFIRMED' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let receipt = sender.publish_in(&mut tx, confirmed(id)).await.unwrap();
+        (tx, receipt)
+    }
+
     async fn status(&self, id: &str) -> String {
         sqlx::query_scalar("SELECT status FROM transactions WHERE id = $1")
             .bind(id)
@@ -115,14 +133,7 @@ fn org() -> OrganizationId {
 async fn a_rollback_sends_nothing_and_stores_nothing() {
     let setup = Setup::start().await;
     let sender = setup.sender(true).await;
-    setup.insert("tx-1").await;
-
-    let mut tx = setup.pool.begin().await.unwrap();
-    sqlx::query("UPDATE transactions SET status = 'CONFIRMED' WHERE id = 'tx-1'")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    let receipt = sender.publish_in(&mut tx, confirmed("tx-1")).await.unwrap();
+    let (tx, receipt) = setup.confirm_in_transaction(&sender, "tx-1").await;
     assert_eq!(receipt.deliveries.len(), 1);
     tx.rollback().await.unwrap();
 
@@ -147,14 +158,7 @@ async fn a_rollback_sends_nothing_and_stores_nothing() {
 async fn a_commit_sends_exactly_once_redacted_with_its_idempotency_key() {
     let setup = Setup::start().await;
     let sender = setup.sender(true).await;
-    setup.insert("tx-1").await;
-
-    let mut tx = setup.pool.begin().await.unwrap();
-    sqlx::query("UPDATE transactions SET status = 'CONFIRMED' WHERE id = 'tx-1'")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    let receipt = sender.publish_in(&mut tx, confirmed("tx-1")).await.unwrap();
+    let (tx, receipt) = setup.confirm_in_transaction(&sender, "tx-1").await;
     // Not visible to dispatch (nor to history) before the commit.
     tokio::time::sleep(QUIET).await;
     assert_eq!(setup.receiver.len(), 0, "nothing is sent before the commit");
@@ -244,7 +248,7 @@ async fn a_failure_of_the_callers_own_statement_after_publishing_sends_nothing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_in_needs_a_postgres_sender_and_an_open_transaction() {
+async fn publish_in_needs_a_postgres_sender_and_an_open_read_committed_transaction() {
     let setup = Setup::start().await;
     let memory = common::builder()
         .store(MemoryStore::new())
@@ -267,6 +271,18 @@ async fn publish_in_needs_a_postgres_sender_and_an_open_transaction() {
     assert!(error.is_invalid(), "{error}");
     assert!(error.to_string().contains("transaction"), "{error}");
     drop(plain);
+    let mut serializable = setup.pool.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        .execute(&mut *serializable)
+        .await
+        .unwrap();
+    let error = sender
+        .publish_in(&mut serializable, confirmed("tx-1"))
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid(), "{error}");
+    assert!(error.to_string().contains("read committed"), "{error}");
+    serializable.commit().await.unwrap();
     setup.marker_arrives_alone(&sender, 0).await;
     memory.shutdown().await.unwrap();
     sender.shutdown().await.unwrap();

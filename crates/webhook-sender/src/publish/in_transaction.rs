@@ -21,7 +21,8 @@ impl Sender {
     /// when this sender stopped meanwhile. A rollback, or your own statement failing
     /// later in the transaction, leaves nothing to send. The transaction runs with
     /// `synchronous_commit = on` from here on: your commit returning is the
-    /// acknowledgement.
+    /// acknowledgement. It must be `read committed` (Postgres's default isolation), and on
+    /// the database of the sender's store.
     ///
     /// Deliveries about one resource keep the order of their commits: a publish holds a
     /// lock on each (endpoint, resource) it fans out to until your transaction ends, so a
@@ -39,7 +40,7 @@ impl Sender {
     ///     .bind("tx-1")
     ///     .execute(&mut *tx)
     ///     .await?;
-    /// let event = Publish::event("org-1", EventType::from("transaction.confirmed"), "tx-1",
+    /// let event = Publish::event("org-1", EventType::TransactionConfirmed, "tx-1",
     ///     json!({"id": "tx-1", "status": "CONFIRMED"}));
     /// sender.publish_in(&mut tx, event).await?;
     /// tx.commit().await?; // the status and its webhook, together
@@ -48,7 +49,8 @@ impl Sender {
     ///
     /// # Errors
     /// As [`publish`](Sender::publish); [`Error::is_invalid`] when the sender's store is
-    /// not a Postgres store, or no transaction is open on `transaction`; [`Error::is_store`]
+    /// not a Postgres store, no transaction is open on `transaction`, or it is not read
+    /// committed; [`Error::is_store`]
     /// when a statement failed (your transaction is then aborted: roll it back).
     pub async fn publish_in(
         &self,
@@ -65,6 +67,12 @@ impl Sender {
                 "publish_in needs a transaction open on the connection (begin one with \
                  sqlx's `begin`): outside one, the publish would commit on its own",
             ));
+        }
+        if let Some(isolation) = store.ready_transaction(transaction).await? {
+            return Err(Error::config(format!(
+                "publish_in needs a read committed transaction (Postgres's default), not \
+                 {isolation}: the order of a resource's deliveries relies on it"
+            )));
         }
         let prepared = self.prepare(publish).await?;
         let (message, deliveries, pending) = prepared.into_parts();

@@ -180,6 +180,32 @@ pub trait QueueStore: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// [`QueueStore::cancel_open`] for a shared store, whose open deliveries are read before
+/// they are cancelled: `cancel_some` reads up to `limit` and cancels those still open,
+/// `None` when there were none. Tried again (three times at most) while every one read
+/// finished meanwhile, so that 0 means none is left.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) async fn cancel_in_rounds<F, Fut>(
+    limit: usize,
+    mut cancel_some: F,
+) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<u64>, StoreError>>,
+{
+    if limit == 0 {
+        return Ok(0);
+    }
+    for _ in 0..3 {
+        match cancel_some().await? {
+            None => return Ok(0),
+            Some(0) => {} // every one read finished meanwhile: read again
+            Some(cancelled) => return Ok(cancelled),
+        }
+    }
+    Ok(0)
+}
+
 /// Records by id, index scans and retention (see ARCHITECTURE.md, "History indexes").
 pub trait HistoryStore: Send + Sync + fmt::Debug + 'static {
     /// One delivery, open or finished.

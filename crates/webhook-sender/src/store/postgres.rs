@@ -31,9 +31,6 @@ use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
 
 /// The schema a store uses unless [`PostgresConfig::schema`] says otherwise.
 pub const DEFAULT_SCHEMA: &str = "webhook_sender";
-/// How often a change computed from rows read just before is tried again when they
-/// changed in between (cancels whose deliveries all finished meanwhile).
-const TRIES: usize = 3;
 /// The open count returned by claims is refreshed at most this often.
 const OPEN_COUNT_EVERY: Duration = Duration::from_secs(1);
 /// How long the listener waits before connecting again after losing its connection.
@@ -53,7 +50,9 @@ pub struct PostgresConfig {
 
 impl PostgresConfig {
     /// A configuration for `url` (`postgres://user:password@host:port/database`), schema
-    /// [`DEFAULT_SCHEMA`], 10 connections, a 10 s wait for a free connection.
+    /// [`DEFAULT_SCHEMA`], 10 connections, a 10 s wait for a free connection. TLS is
+    /// rustls with the webpki roots: add `?sslmode=verify-full` (or `require`) to insist
+    /// on it; the default (`prefer`) uses it when the server offers it.
     #[must_use]
     pub fn new(url: impl Into<String>) -> Self {
         Self {
@@ -73,7 +72,7 @@ impl PostgresConfig {
         self
     }
 
-    /// At most this many connections (one more is held by the listener). Default 10.
+    /// At most this many connections, one of them held by the listener. Default 10.
     #[must_use]
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(2);
@@ -262,8 +261,10 @@ pub struct PostgresStore {
     state: Arc<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
+    /// Whether the pool is the store's own ([`PostgresStore::connect`]), closed with it.
+    owns_pool: bool,
     closed: AtomicBool,
     /// Woken by the listener.
     wake: Arc<Notify>,
@@ -316,21 +317,33 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(backend)?;
-        Self::open(pool, &config.schema).await
+        Self::start(pool, &config.schema, true).await
     }
 
     /// A store on an existing pool (an application's own), in `schema`: creates or
-    /// upgrades the schema and starts listening. The pool's connections should run with
-    /// `synchronous_commit = on` (the server's default).
+    /// upgrades the schema and starts listening (on one of the pool's connections). The
+    /// pool's connections should run with `synchronous_commit = on` (the server's
+    /// default). Closing the store leaves the pool open: it is the application's.
     ///
     /// # Errors
     /// As [`PostgresStore::connect`].
     pub async fn open(pool: PgPool, schema: &str) -> Result<Self, StoreError> {
+        Self::start(pool, schema, false).await
+    }
+
+    async fn start(pool: PgPool, schema: &str, owns_pool: bool) -> Result<Self, StoreError> {
         let names = Arc::new(Names::new(schema)?);
         let mut connection = pool.acquire().await.map_err(backend)?;
         schema::migrate(&mut connection, &names).await?;
         drop(connection);
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            owns_pool,
+            closed: AtomicBool::new(false),
+            wake: Arc::new(Notify::new()),
+            listener: Mutex::new(None),
+            known: Mutex::new(None),
+            open: Mutex::new(None),
+        });
         let listener = tokio::spawn(listen(
             pool.clone(),
             names.channel.clone(),
@@ -359,7 +372,9 @@ impl PostgresStore {
     }
 
     /// Stores a message and its deliveries on `connection`, inside the transaction open
-    /// on it (the caller's): visible to claims, and notified, only once it commits.
+    /// on it (the store's own, or a caller's readied with
+    /// [`ready_transaction`](Self::ready_transaction)): visible to claims, and notified,
+    /// only once it commits. The transaction must be `read committed`.
     pub(crate) async fn enqueue_in(
         &self,
         connection: &mut PgConnection,
@@ -368,10 +383,6 @@ impl PostgresStore {
     ) -> Result<Enqueued, StoreError> {
         self.pool()?;
         let names = &self.names;
-        sqlx::query("SET LOCAL synchronous_commit TO on")
-            .execute(&mut *connection)
-            .await
-            .map_err(backend)?;
         message.deliveries = deliveries.iter().map(|d| d.id).collect();
         let inserted = sqlx::query(&names.sql(
             "INSERT INTO {s}.messages (organization, event, rec, body, domain) \
@@ -441,6 +452,31 @@ impl PostgresStore {
             insert_entries(connection, names, entries).await?;
         }
         Ok(Enqueued::Stored)
+    }
+
+    /// Readies the caller's transaction open on `connection` for
+    /// [`enqueue_in`](Self::enqueue_in): `synchronous_commit = on` for the rest of it, so
+    /// its commit is the acknowledgement. Returns the transaction's isolation level when
+    /// it is not `read committed`, which chains need (a snapshot taken before a chain's
+    /// lock could miss another node's change to the chain); nothing is changed then.
+    pub(crate) async fn ready_transaction(
+        &self,
+        connection: &mut PgConnection,
+    ) -> Result<Option<String>, StoreError> {
+        self.pool()?;
+        let isolation: String =
+            sqlx::query_scalar("SELECT current_setting('transaction_isolation')")
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(backend)?;
+        if isolation != "read committed" {
+            return Ok(Some(isolation));
+        }
+        sqlx::query("SET LOCAL synchronous_commit TO on")
+            .execute(&mut *connection)
+            .await
+            .map_err(backend)?;
+        Ok(None)
     }
 
     /// The deliveries of `ids` that exist, read on `connection` (inside the caller's
@@ -1022,22 +1058,14 @@ impl QueueStore for PostgresStore {
         limit: usize,
     ) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            if limit == 0 {
-                return Ok(0);
-            }
-            for _ in 0..TRIES {
-                match self.cancel_some(endpoint, &reason, now_ms, limit).await? {
-                    None => return Ok(0),
-                    Some(0) => {} // every one read finished meanwhile: read again
-                    Some(cancelled) => return Ok(cancelled),
-                }
-            }
-            Ok(0)
+            super::cancel_in_rounds(limit, || self.cancel_some(endpoint, &reason, now_ms, limit))
+                .await
         })
     }
 
-    /// Marks the store closed for every clone, stops listening and closes the pool.
-    /// Nothing needs flushing: every write was committed when its call returned.
+    /// Marks the store closed for every clone, stops listening and closes the pool (its
+    /// own: an application's pool given to [`PostgresStore::open`] stays open). Nothing
+    /// needs flushing: every write was committed when its call returned.
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             if self.state.closed.swap(true, Ordering::SeqCst) {
@@ -1046,7 +1074,9 @@ impl QueueStore for PostgresStore {
             if let Some(listener) = lock(&self.state.listener).take() {
                 listener.abort();
             }
-            self.pool.close().await;
+            if self.state.owns_pool {
+                self.pool.close().await;
+            }
             Ok(())
         })
     }
@@ -1163,7 +1193,7 @@ impl HistoryStore for PostgresStore {
     }
 
     /// Also deletes idempotency windows that ended two windows before `at_ms`, at most
-    /// [`WINDOW_BATCH`] a run.
+    /// 10,000 a run.
     fn set_last_pruned(&self, at_ms: i64) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut tx = self.begin().await?;
@@ -1358,6 +1388,23 @@ mod tests {
         for bad in ["", "Upper", "9lives", "a-b", "x\"; DROP TABLE y; --"] {
             assert!(Names::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A store on the application's own pool leaves that pool open when it closes.
+    #[tokio::test]
+    async fn closing_a_store_on_an_application_pool_leaves_the_pool_open() {
+        let server = server().await;
+        let pool = PgPool::connect(&server.url()).await.unwrap();
+        let store = PostgresStore::open(pool.clone(), "app").await.unwrap();
+        endpoint(&store, 1).await;
+        store.close().await.unwrap();
+        assert!(store.config_version().await.unwrap_err().is_closed());
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(one, 1, "the application's pool still works");
+        assert!(!pool.is_closed());
     }
 
     /// Retention leaves no row behind, and a closed store refuses later calls.

@@ -1083,17 +1083,8 @@ impl QueueStore for RedisStore {
         limit: usize,
     ) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            if limit == 0 {
-                return Ok(0);
-            }
-            for _ in 0..TRIES {
-                match self.cancel_some(endpoint, &reason, now_ms, limit).await? {
-                    None => return Ok(0),
-                    Some(0) => {} // every one read finished meanwhile: read again
-                    Some(cancelled) => return Ok(cancelled),
-                }
-            }
-            Ok(0)
+            super::cancel_in_rounds(limit, || self.cancel_some(endpoint, &reason, now_ms, limit))
+                .await
         })
     }
 

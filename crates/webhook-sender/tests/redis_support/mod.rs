@@ -90,9 +90,12 @@ pub async fn start_node_with(
 ) -> Sender {
     let builder = crate::common::builder();
     let builder = match cluster.into() {
-        Cluster::Redis(config) => {
-            builder.store(RedisStore::connect(&config).await.unwrap().consumer(consumer))
-        }
+        Cluster::Redis(config) => builder.store(
+            RedisStore::connect(&config)
+                .await
+                .unwrap()
+                .consumer(consumer),
+        ),
         #[cfg(feature = "postgres")]
         Cluster::Postgres { url, schema } => {
             let config = webhook_sender::store::PostgresConfig::new(url).schema(schema);
