@@ -76,8 +76,15 @@ impl Sender {
         }
         let prepared = self.prepare(publish).await?;
         let (message, deliveries, pending) = prepared.into_parts();
+        let queued = !deliveries.is_empty();
         let existing = match store.enqueue_in(transaction, message, deliveries).await? {
-            Enqueued::Stored => None,
+            Enqueued::Stored => {
+                // Delivered to the listening nodes when the caller commits.
+                if queued {
+                    store.notify(transaction).await?;
+                }
+                None
+            }
             Enqueued::Existing(existing) => {
                 let deliveries = store
                     .deliveries_in(transaction, &existing.deliveries)

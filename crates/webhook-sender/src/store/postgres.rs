@@ -269,6 +269,9 @@ struct State {
     /// Woken by the listener.
     wake: Arc<Notify>,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// Asks the announcer to tell the other nodes that work changed (see [`announce`]).
+    announce: Arc<Notify>,
+    announcer: Mutex<Option<JoinHandle<()>>>,
     /// Set once [`ConfigStore::load`] ran: from then on this node claims only these
     /// endpoints (the loaded ones and those it created).
     known: Mutex<Option<HashSet<EndpointId>>>,
@@ -278,8 +281,10 @@ struct State {
 
 impl Drop for State {
     fn drop(&mut self) {
-        if let Some(listener) = lock(&self.listener).take() {
-            listener.abort();
+        for task in [&self.listener, &self.announcer] {
+            if let Some(task) = lock(task).take() {
+                task.abort();
+            }
         }
     }
 }
@@ -341,6 +346,8 @@ impl PostgresStore {
             closed: AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
             listener: Mutex::new(None),
+            announce: Arc::new(Notify::new()),
+            announcer: Mutex::new(None),
             known: Mutex::new(None),
             open: Mutex::new(None),
         });
@@ -350,6 +357,12 @@ impl PostgresStore {
             state.wake.clone(),
         ));
         *lock(&state.listener) = Some(listener);
+        let announcer = tokio::spawn(announce(
+            pool.clone(),
+            names.channel.clone(),
+            state.announce.clone(),
+        ));
+        *lock(&state.announcer) = Some(announcer);
         Ok(Self { pool, names, state })
     }
 
@@ -369,6 +382,31 @@ impl PostgresStore {
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         self.pool()?.begin().await.map_err(backend)
+    }
+
+    /// A transaction whose commit does not wait for the write-ahead log to reach disk
+    /// (`synchronous_commit = off`), for changes that need not survive a crash of the
+    /// server on their own: a lease (lost, its delivery is claimed and sent again) and an
+    /// idempotency window (lost only if no publish in it was acknowledged, since every
+    /// acknowledged publish flushes the log past it).
+    async fn begin_relaxed(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit TO off")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        Ok(tx)
+    }
+
+    /// Tells the other nodes, soon after this commit, that work changed: the announcer
+    /// sends one `NOTIFY` for any number of calls made while it was busy. Not inside the
+    /// change's own transaction: Postgres holds one database-wide lock from a notifying
+    /// transaction's commit until its log flush ends, so a `NOTIFY` in every commit would
+    /// run the commits of every node one after another.
+    fn announce(&self) {
+        self.state.announce.notify_one();
     }
 
     /// Stores a message and its deliveries on `connection`, inside the transaction open
@@ -446,7 +484,6 @@ impl PostgresStore {
             .await
             .map_err(backend)?;
             self.fix_heads(connection, &chains).await?;
-            self.notify(connection).await?;
         }
         if !entries.is_empty() {
             insert_entries(connection, names, entries).await?;
@@ -539,8 +576,10 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Tells every listening node that work may be due (delivered at commit).
-    async fn notify(&self, connection: &mut PgConnection) -> Result<(), StoreError> {
+    /// Tells every listening node that work may be due, when the transaction open on
+    /// `connection` commits: for a publish in a caller's transaction, whose commit this
+    /// store does not see (its own changes [`announce`](Self::announce) after commit).
+    pub(crate) async fn notify(&self, connection: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(&self.names.channel)
             .execute(&mut *connection)
@@ -750,6 +789,34 @@ async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>) {
     }
 }
 
+/// The announcer: one `NOTIFY` on `channel` after each wake-up of `wanted`, in a
+/// transaction of its own that does not wait for the log flush (a notification carries
+/// nothing that must survive a crash: a listener that misses it polls). Calls made while
+/// one is being sent collapse into the next one.
+async fn announce(pool: PgPool, channel: String, wanted: Arc<Notify>) {
+    loop {
+        wanted.notified().await;
+        let sent = async {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL synchronous_commit TO off")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(&channel)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        };
+        if let Err(error) = sent.await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(%error, "notifying the other nodes failed; they poll");
+            tokio::time::sleep(LISTEN_RETRY).await;
+        }
+    }
+}
+
 impl ConfigStore for PostgresStore {
     fn load(&self) -> StoreFuture<'_, Snapshot> {
         Box::pin(async move {
@@ -803,8 +870,8 @@ impl ConfigStore for PostgresStore {
             .await
             .map_err(backend)?;
             bump_config(&mut tx, &self.names).await?;
-            self.notify(&mut tx).await?;
             tx.commit().await.map_err(backend)?;
+            self.announce();
             if let Some(known) = self.known().as_mut() {
                 known.insert(endpoint.id);
             }
@@ -896,6 +963,8 @@ impl WindowStore for PostgresStore {
         now: i64,
     ) -> StoreFuture<'a, (i64, Option<u64>)> {
         Box::pin(async move {
+            // Every publish acknowledged in this window flushes the log past this commit.
+            let mut tx = self.begin_relaxed().await?;
             let (start, version): (i64, i64) = sqlx::query_as(&self.names.sql(
                 "INSERT INTO {s}.windows AS w (organization, kind, entity, start_s) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (organization, kind, entity) DO UPDATE \
@@ -907,9 +976,10 @@ impl WindowStore for PostgresStore {
             .bind(entity)
             .bind(now)
             .bind(WINDOW_SECS)
-            .fetch_one(self.pool()?)
+            .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
             Ok((start, Some(u64::try_from(version).unwrap_or_default())))
         })
     }
@@ -922,9 +992,13 @@ impl QueueStore for PostgresStore {
         deliveries: Vec<DeliveryRecord>,
     ) -> StoreFuture<'_, Enqueued> {
         Box::pin(async move {
+            let queued = !deliveries.is_empty();
             let mut tx = self.begin().await?;
             let enqueued = self.enqueue_in(&mut tx, message, deliveries).await?;
             tx.commit().await.map_err(backend)?;
+            if queued && enqueued == Enqueued::Stored {
+                self.announce();
+            }
             Ok(enqueued)
         })
     }
@@ -938,7 +1012,9 @@ impl QueueStore for PostgresStore {
                 .known()
                 .as_ref()
                 .map(|known| known.iter().map(ToString::to_string).collect());
-            let mut tx = self.begin().await?;
+            // A lease lost in a crash of the server only means the delivery is claimed,
+            // and sent, again: at least once either way.
+            let mut tx = self.begin_relaxed().await?;
             let due: Vec<String> = sqlx::query_scalar(&self.names.sql(
                 "SELECT e.id FROM {s}.endpoints e CROSS JOIN LATERAL \
                    (SELECT d.due_at_ms AS due FROM {s}.deliveries d \
@@ -1010,10 +1086,11 @@ impl QueueStore for PostgresStore {
             if closes {
                 self.fix_heads(&mut tx, &[chain]).await?;
             }
+            tx.commit().await.map_err(backend)?;
             if wakes {
-                self.notify(&mut tx).await?;
+                self.announce();
             }
-            tx.commit().await.map_err(backend)
+            Ok(())
         })
     }
 
@@ -1044,8 +1121,8 @@ impl QueueStore for PostgresStore {
             tables::write_delivery(&mut changes, Some(&before), after)?;
             changes.write(&mut tx, &self.names).await?;
             self.fix_heads(&mut tx, &[chain]).await?;
-            self.notify(&mut tx).await?;
             tx.commit().await.map_err(backend)?;
+            self.announce();
             Ok(true)
         })
     }
