@@ -445,8 +445,7 @@ impl PostgresStore {
             .execute(&mut *connection)
             .await
             .map_err(backend)?;
-            self.fix_heads(connection, &chains).await?;
-            self.notify(connection).await?;
+            self.fix_heads(connection, &chains, true).await?;
         }
         if !entries.is_empty() {
             insert_entries(connection, names, entries).await?;
@@ -512,27 +511,38 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Marks each chain's first open delivery as its head (a no-op where it already is).
+    /// Marks each chain's first open delivery as its head (a no-op where it already is)
+    /// and, with `notify`, tells every listening node that work may be due (delivered at
+    /// commit), in one statement.
     async fn fix_heads(
         &self,
         connection: &mut PgConnection,
         chains: &[(String, String)],
+        notify: bool,
     ) -> Result<(), StoreError> {
         if chains.is_empty() {
-            return Ok(());
+            return if notify {
+                self.notify(connection).await
+            } else {
+                Ok(())
+            };
         }
         let (endpoints, resources): (Vec<&str>, Vec<&str>) =
             chains.iter().map(|(e, r)| (e.as_str(), r.as_str())).unzip();
+        // A data-modifying WITH runs whether or not the query reads it.
         sqlx::query(&self.names.sql(
-            "UPDATE {s}.deliveries d SET head = true \
-             FROM unnest($1::text[], $2::text[]) AS c(endpoint, resource_key) \
-             CROSS JOIN LATERAL (SELECT x.id FROM {s}.deliveries x \
-               WHERE x.endpoint = c.endpoint AND x.resource_key = c.resource_key \
-               AND x.status IN ('pending', 'in_flight') ORDER BY x.seq LIMIT 1) h \
-             WHERE d.id = h.id AND NOT d.head",
+            "WITH fixed AS (UPDATE {s}.deliveries d SET head = true \
+               FROM unnest($1::text[], $2::text[]) AS c(endpoint, resource_key) \
+               CROSS JOIN LATERAL (SELECT x.id FROM {s}.deliveries x \
+                 WHERE x.endpoint = c.endpoint AND x.resource_key = c.resource_key \
+                 AND x.status IN ('pending', 'in_flight') ORDER BY x.seq LIMIT 1) h \
+               WHERE d.id = h.id AND NOT d.head RETURNING 1) \
+             SELECT pg_notify($3, '') WHERE $4",
         ))
         .bind(endpoints)
         .bind(resources)
+        .bind(&self.names.channel)
+        .bind(notify)
         .execute(&mut *connection)
         .await
         .map_err(backend)?;
@@ -713,7 +723,7 @@ impl PostgresStore {
             }
         }
         changes.write(&mut tx, &self.names).await?;
-        self.fix_heads(&mut tx, &chains).await?;
+        self.fix_heads(&mut tx, &chains, false).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Some(cancelled))
     }
@@ -1008,9 +1018,8 @@ impl QueueStore for PostgresStore {
             tables::finish(&mut changes, record, finish)?;
             changes.write(&mut tx, &self.names).await?;
             if closes {
-                self.fix_heads(&mut tx, &[chain]).await?;
-            }
-            if wakes {
+                self.fix_heads(&mut tx, &[chain], true).await?;
+            } else if wakes {
                 self.notify(&mut tx).await?;
             }
             tx.commit().await.map_err(backend)
@@ -1043,8 +1052,7 @@ impl QueueStore for PostgresStore {
             after.seq = u64::try_from(seq).map_err(StoreError::corrupt)?;
             tables::write_delivery(&mut changes, Some(&before), after)?;
             changes.write(&mut tx, &self.names).await?;
-            self.fix_heads(&mut tx, &[chain]).await?;
-            self.notify(&mut tx).await?;
+            self.fix_heads(&mut tx, &[chain], true).await?;
             tx.commit().await.map_err(backend)?;
             Ok(true)
         })
