@@ -76,15 +76,9 @@ impl Sender {
         }
         let prepared = self.prepare(publish).await?;
         let (message, deliveries, pending) = prepared.into_parts();
-        let queued = !deliveries.is_empty();
-        let existing = match store.enqueue_in(transaction, message, deliveries).await? {
-            Enqueued::Stored => {
-                // Delivered to the listening nodes when the caller commits.
-                if queued {
-                    store.notify(transaction).await?;
-                }
-                None
-            }
+        // The other nodes hear of it when the caller commits.
+        let existing = match store.enqueue_in(transaction, message, deliveries, true).await? {
+            Enqueued::Stored => None,
             Enqueued::Existing(existing) => {
                 let deliveries = store
                     .deliveries_in(transaction, &existing.deliveries)

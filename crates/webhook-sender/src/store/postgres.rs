@@ -245,13 +245,21 @@ fn usize_i64(n: usize) -> i64 {
 ///   them in the same transaction.
 /// - **Wake-up**: a listener (`LISTEN`) wakes the local scheduler when another node (or
 ///   a caller's transaction) queued work; notifications are lost while disconnected, so
-///   the scheduler's idle poll stays the fallback.
+///   the scheduler's idle poll stays the fallback. The store's own changes are announced
+///   after they commit, by one task per store that coalesces them into one `NOTIFY` at a
+///   time (Postgres takes a database-wide lock from a notifying commit until its log
+///   flush ends, so a `NOTIFY` inside every commit would put all commits in one line);
+///   only a publish in a caller's transaction notifies inside it, delivered at its commit.
 ///
 /// # Durability
 ///
 /// A call returns once its transaction committed; the store's connections run with
 /// `synchronous_commit = on`, so "acknowledged" means in the write-ahead log on disk (and
-/// on synchronous standbys, if the server has any). A publish inside a caller's
+/// on synchronous standbys, if the server has any). Two kinds of change commit without
+/// waiting for the flush, because losing them loses nothing acknowledged: a claim's
+/// leases (lost in a server crash, the deliveries are claimed and sent again: at least
+/// once) and idempotency windows (every acknowledged publish in a window flushes the log
+/// past the window's commit). A publish inside a caller's
 /// transaction sets `synchronous_commit = on` for that transaction and is acknowledged
 /// when the caller's commit returns.
 #[derive(Clone)]
@@ -413,11 +421,15 @@ impl PostgresStore {
     /// on it (the store's own, or a caller's readied with
     /// [`ready_transaction`](Self::ready_transaction)): visible to claims, and notified,
     /// only once it commits. The transaction must be `read committed`.
+    /// `notify_at_commit` sends the other nodes a `NOTIFY` delivered at commit, for a
+    /// caller's transaction (whose commit this store does not see); the store's own
+    /// [`announce`](Self::announce) after committing instead.
     pub(crate) async fn enqueue_in(
         &self,
         connection: &mut PgConnection,
         mut message: MessageRecord,
         deliveries: Vec<DeliveryRecord>,
+        notify_at_commit: bool,
     ) -> Result<Enqueued, StoreError> {
         self.pool()?;
         let names = &self.names;
@@ -483,7 +495,7 @@ impl PostgresStore {
             .execute(&mut *connection)
             .await
             .map_err(backend)?;
-            self.fix_heads(connection, &chains).await?;
+            self.fix_heads(connection, &chains, notify_at_commit).await?;
         }
         if !entries.is_empty() {
             insert_entries(connection, names, entries).await?;
@@ -549,27 +561,38 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Marks each chain's first open delivery as its head (a no-op where it already is).
+    /// Marks each chain's first open delivery as its head (a no-op where it already is)
+    /// and, with `notify`, tells every listening node that work may be due (delivered at
+    /// commit), in one statement.
     async fn fix_heads(
         &self,
         connection: &mut PgConnection,
         chains: &[(String, String)],
+        notify: bool,
     ) -> Result<(), StoreError> {
         if chains.is_empty() {
-            return Ok(());
+            return if notify {
+                self.notify(connection).await
+            } else {
+                Ok(())
+            };
         }
         let (endpoints, resources): (Vec<&str>, Vec<&str>) =
             chains.iter().map(|(e, r)| (e.as_str(), r.as_str())).unzip();
+        // A data-modifying WITH runs whether or not the query reads it.
         sqlx::query(&self.names.sql(
-            "UPDATE {s}.deliveries d SET head = true \
-             FROM unnest($1::text[], $2::text[]) AS c(endpoint, resource_key) \
-             CROSS JOIN LATERAL (SELECT x.id FROM {s}.deliveries x \
-               WHERE x.endpoint = c.endpoint AND x.resource_key = c.resource_key \
-               AND x.status IN ('pending', 'in_flight') ORDER BY x.seq LIMIT 1) h \
-             WHERE d.id = h.id AND NOT d.head",
+            "WITH fixed AS (UPDATE {s}.deliveries d SET head = true \
+               FROM unnest($1::text[], $2::text[]) AS c(endpoint, resource_key) \
+               CROSS JOIN LATERAL (SELECT x.id FROM {s}.deliveries x \
+                 WHERE x.endpoint = c.endpoint AND x.resource_key = c.resource_key \
+                 AND x.status IN ('pending', 'in_flight') ORDER BY x.seq LIMIT 1) h \
+               WHERE d.id = h.id AND NOT d.head RETURNING 1) \
+             SELECT pg_notify($3, '') WHERE $4",
         ))
         .bind(endpoints)
         .bind(resources)
+        .bind(&self.names.channel)
+        .bind(notify)
         .execute(&mut *connection)
         .await
         .map_err(backend)?;
@@ -577,9 +600,8 @@ impl PostgresStore {
     }
 
     /// Tells every listening node that work may be due, when the transaction open on
-    /// `connection` commits: for a publish in a caller's transaction, whose commit this
-    /// store does not see (its own changes [`announce`](Self::announce) after commit).
-    pub(crate) async fn notify(&self, connection: &mut PgConnection) -> Result<(), StoreError> {
+    /// `connection` commits.
+    async fn notify(&self, connection: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(&self.names.channel)
             .execute(&mut *connection)
@@ -752,7 +774,7 @@ impl PostgresStore {
             }
         }
         changes.write(&mut tx, &self.names).await?;
-        self.fix_heads(&mut tx, &chains).await?;
+        self.fix_heads(&mut tx, &chains, false).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Some(cancelled))
     }
@@ -994,7 +1016,7 @@ impl QueueStore for PostgresStore {
         Box::pin(async move {
             let queued = !deliveries.is_empty();
             let mut tx = self.begin().await?;
-            let enqueued = self.enqueue_in(&mut tx, message, deliveries).await?;
+            let enqueued = self.enqueue_in(&mut tx, message, deliveries, false).await?;
             tx.commit().await.map_err(backend)?;
             if queued && enqueued == Enqueued::Stored {
                 self.announce();
@@ -1084,7 +1106,7 @@ impl QueueStore for PostgresStore {
             tables::finish(&mut changes, record, finish)?;
             changes.write(&mut tx, &self.names).await?;
             if closes {
-                self.fix_heads(&mut tx, &[chain]).await?;
+                self.fix_heads(&mut tx, &[chain], false).await?;
             }
             tx.commit().await.map_err(backend)?;
             if wakes {
@@ -1120,7 +1142,7 @@ impl QueueStore for PostgresStore {
             after.seq = u64::try_from(seq).map_err(StoreError::corrupt)?;
             tables::write_delivery(&mut changes, Some(&before), after)?;
             changes.write(&mut tx, &self.names).await?;
-            self.fix_heads(&mut tx, &[chain]).await?;
+            self.fix_heads(&mut tx, &[chain], false).await?;
             tx.commit().await.map_err(backend)?;
             self.announce();
             Ok(true)
