@@ -244,6 +244,7 @@ pub mod typed;
 
 mod body;
 mod rejection;
+mod shape;
 mod verified;
 mod verifier;
 

@@ -64,16 +64,18 @@ use std::fmt;
 
 use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
-use webhook_core::VerifiedMessage;
 use webhook_core::domain::Domain;
 use webhook_core::event::Event;
+use webhook_core::{Style, VerifiedMessage};
 
-use crate::{Rejection, VerifiedWebhook};
+use crate::{Rejection, VerifiedWebhook, shape};
 
 /// An event-style or Standard Webhooks event whose `data` is decoded into `D`.
 ///
-/// The envelope fields are core's [`Event`] (as verified); only `data` is decoded again,
-/// from the already parsed JSON, not from the body.
+/// For the event style, `data` is decoded straight from the verified body into `D`
+/// (no JSON `Value` tree is built); the envelope, core's [`Event`], is decoded only if
+/// [`event`](Self::event) is called. For Standard Webhooks the body is decoded as an
+/// `Event` first.
 #[derive(Clone)]
 pub struct WebhookEvent<D> {
     webhook: VerifiedWebhook,
@@ -171,6 +173,12 @@ impl<R> fmt::Debug for WebhookResource<R> {
     }
 }
 
+/// An event body's `data` alone, decoded into `D`; every other field is skipped.
+#[derive(serde::Deserialize)]
+struct DataOnly<D> {
+    data: D,
+}
+
 impl VerifiedWebhook {
     /// The event with its `data` decoded into `D`, for the event style and Standard
     /// Webhooks (whose body is the same event JSON).
@@ -187,12 +195,28 @@ impl VerifiedWebhook {
             );
             Rejection::UnexpectedPayload
         };
-        match self.message() {
-            VerifiedMessage::Event(event) => Ok(WebhookEvent {
-                data: D::deserialize(&event.data).map_err(unexpected)?,
+        if self.style() == Style::Event {
+            // Straight from the verified bytes into `D`, without a `Value` tree: the
+            // envelope's other fields are skipped (the middleware checked them). Where
+            // that fails, `D` is decoded from the event's `data` as JSON, which is what
+            // decides: a payload that fits only that way (an object with a repeated
+            // key, whose last value counts) is still accepted.
+            let data = match shape::parse::<DataOnly<D>>(self.body()) {
+                Ok(DataOnly { data }) => data,
+                Err(_) => match self.message() {
+                    VerifiedMessage::Event(event) => {
+                        D::deserialize(&event.data).map_err(unexpected)?
+                    }
+                    _ => return Err(Rejection::WrongStyle),
+                },
+            };
+            return Ok(WebhookEvent {
+                data,
                 webhook: self.clone(),
                 event: None,
-            }),
+            });
+        }
+        match self.message() {
             VerifiedMessage::Standard { payload, .. } => {
                 let event = Event::deserialize(payload).map_err(unexpected)?;
                 Ok(WebhookEvent {

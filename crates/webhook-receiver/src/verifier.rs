@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::HeaderMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -24,9 +25,9 @@ use webhook_core::domain::Resource;
 use webhook_core::keys::{EcdsaPublicKey, HmacSecret};
 use webhook_core::scheme::StandardVerifyingKey;
 use webhook_core::timestamp::DEFAULT_TOLERANCE;
-use webhook_core::{KeyError, Style, TrustedKeys, Verified, VerifiedMessage};
+use webhook_core::{KeyError, Style, TrustedKeys, Verified, VerifiedMessage, VerifyError};
 
-use crate::Rejection;
+use crate::{Rejection, VerifiedWebhook, shape};
 
 /// The body size limit unless configured otherwise: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
@@ -246,6 +247,32 @@ impl Verifier {
             check_resource_age(&verified, now, max_age, tolerance)?;
         }
         Ok(verified)
+    }
+
+    /// What the middleware calls: the same checks as [`Verifier::verify`], in the same
+    /// order and with the same answers, but for the event style the body's shape is
+    /// checked without decoding the event (see [`crate::shape`]); the handler decodes it
+    /// if and when it reads it.
+    pub(crate) fn verify_request(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<VerifiedWebhook, Rejection> {
+        let TrustedKeys::Event(_) = &self.keys else {
+            return self
+                .verify(headers, &body)
+                .map(|verified| VerifiedWebhook::new(verified, body));
+        };
+        let tolerance = if self.check_timestamp {
+            self.tolerance
+        } else {
+            SKIPPED_TOLERANCE
+        };
+        let now = self.clock.unix_seconds();
+        let timestamp = self.keys.authenticate(headers, &body, now, tolerance)?;
+        let head = shape::event_head(&body)
+            .map_err(|error| VerifyError::malformed_body("event", &error))?;
+        Ok(VerifiedWebhook::event_checked(head, timestamp, body))
     }
 
     /// The clock in use.
