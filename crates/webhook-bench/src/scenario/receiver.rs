@@ -1,5 +1,5 @@
 //! Receiver requests per second: the `WebhookLayer` (body limit, timestamp window, HMAC
-//! verification, JSON decoding, dedup claim and completion in the memory store) in front
+//! verification, the body's shape check, dedup claim and completion in the memory store) in front
 //! of a handler, next to the same handler served bare by hyper.
 //!
 //! The load generator signs every request before the clock starts (event style, a
@@ -9,10 +9,11 @@
 //! the measured ones. The rate is measured requests ÷ elapsed time; latency is per
 //! request, client side. Any answer but 200 counts as an error.
 //!
-//! Two more layered runs show what typed decoding costs, and that it is paid only by a
-//! handler that asks for it: one handler reads the event's `data` as the JSON `Value`
-//! the middleware already decoded, one decodes it into core's typed `Transaction`
-//! (`WebhookEvent<Transaction>`); the main layered handler reads only the body.
+//! Two more layered runs show what decoding costs, and that it is paid only by a
+//! handler that asks for it: one handler reads the event's `data` as a JSON `Value`
+//! (`VerifiedWebhook::event`, which decodes the event on first use), one decodes it
+//! into core's typed `Transaction` (`WebhookEvent<Transaction>`, straight from the
+//! body); the main layered handler reads only the body.
 //!
 //! [`run_sustained`] (scenario `receiver-dedup`) is the dedup store's rate: distinct
 //! deliveries at 1,000 per second of a simulated clock through the layer's default
@@ -155,8 +156,8 @@ pub enum Handler {
     Bare,
     /// The same handler behind `WebhookLayer` with a memory dedup store.
     Layered,
-    /// Behind the layer, a handler that reads the event's `data` as the JSON `Value`
-    /// core decoded during verification.
+    /// Behind the layer, a handler that reads the event's `data` as a JSON `Value`
+    /// (decoded on first use).
     ReadsValue,
     /// Behind the layer, a handler that decodes `WebhookEvent<Transaction>`.
     DecodesTyped,
