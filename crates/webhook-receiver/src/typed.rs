@@ -297,3 +297,65 @@ mod extract {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use bytes::Bytes;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Payment {
+        id: String,
+        cents: u64,
+    }
+
+    fn checked(data: &str) -> VerifiedWebhook {
+        let body = format!(
+            r#"{{"id":"e1","type":"transaction.confirmed","idempotencyKey":"k1","organizationId":"o1","createdAt":"2025-05-08T14:30:00Z","data":{data}}}"#
+        );
+        let head = shape::event_head(body.as_bytes()).unwrap();
+        VerifiedWebhook::event_checked(head, 1_746_714_600, Bytes::from(body))
+    }
+
+    #[test]
+    fn event_data_decodes_from_the_body_and_the_envelope_on_demand() {
+        let webhook = checked(r#"{"id":"p1","cents":250,"note":"ignored"}"#);
+        let event: WebhookEvent<Payment> = webhook.event_data().unwrap();
+        assert_eq!(
+            event.data(),
+            &Payment {
+                id: "p1".into(),
+                cents: 250
+            }
+        );
+        // The envelope is decoded when asked for, and agrees with the body.
+        assert_eq!(event.event().idempotency_key, "k1");
+        assert_eq!(event.event().data["note"], "ignored");
+        assert_eq!(webhook.kind(), "transaction.confirmed");
+    }
+
+    #[test]
+    fn event_data_still_takes_what_only_the_json_value_accepts() {
+        // A struct refuses a repeated key, a JSON object keeps the last one: as before
+        // this change (when `data` was decoded from the `Value`), the last one counts.
+        let webhook = checked(r#"{"id":"p1","cents":1,"cents":2}"#);
+        let event: WebhookEvent<Payment> = webhook.event_data().unwrap();
+        assert_eq!(event.data().cents, 2);
+    }
+
+    #[test]
+    fn event_data_that_does_not_fit_is_unexpected_payload() {
+        let webhook = checked(r#"{"id":"p1","cents":-5}"#);
+        assert!(matches!(
+            webhook.event_data::<Payment>(),
+            Err(Rejection::UnexpectedPayload)
+        ));
+        assert!(matches!(
+            checked("[]").event_data::<Payment>(),
+            Err(Rejection::UnexpectedPayload)
+        ));
+    }
+}
