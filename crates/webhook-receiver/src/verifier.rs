@@ -447,6 +447,47 @@ mod tests {
     }
 
     #[test]
+    fn the_middlewares_path_answers_as_verify_does() {
+        let signer = SigningKeys::Event(vec![HmacSecret::from_utf8("s").unwrap()]);
+        let at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let clock = ManualClock::at_unix(1_700_000_000);
+        let verifier = Verifier::event_secrets(["s"]).unwrap().clock(clock.clone());
+        let bodies: [&[u8]; 5] = [
+            BODY,
+            br#"{"id":"e1","type":"wallet.created","idempotencyKey":"k1","organizationId":"o1","createdAt":"2025-05-08T14:30:00Z","data":[1e999]}"#,
+            br#"{"id":"e1","type":"wallet.created","idempotencyKey":"k1","organizationId":"o1","createdAt":"2025-05-08T14:30:00Z"}"#,
+            b"not json",
+            // Not UTF-8 inside a string of `data`.
+            b"{\"id\":\"e1\",\"type\":\"wallet.created\",\"idempotencyKey\":\"k1\",\"organizationId\":\"o1\",\"createdAt\":\"2025-05-08T14:30:00Z\",\"data\":{\"a\":\"\xff\"}}",
+        ];
+        for body in bodies {
+            let signed = signer.sign(&Outgoing::new("e1", body), at).unwrap();
+            let mut forged = headers(&signed);
+            forged.insert(
+                "x-webhook-signature",
+                http::HeaderValue::from_static(
+                    "0000000000000000000000000000000000000000000000000000000000000000",
+                ),
+            );
+            for (request_headers, offset) in [
+                (headers(&signed), 0),
+                (forged, 0),
+                (headers(&signed), 301),
+                (HeaderMap::new(), 0),
+            ] {
+                clock.set_unix(1_700_000_000 + offset);
+                let eager = verifier
+                    .verify(&request_headers, body)
+                    .map(|verified| (verified.dedup_key, verified.message.kind().to_owned()));
+                let checked = verifier
+                    .verify_request(&request_headers, Bytes::copy_from_slice(body))
+                    .map(|webhook| (webhook.dedup_key().to_owned(), webhook.kind().to_owned()));
+                assert_eq!(eager, checked, "{}", String::from_utf8_lossy(body));
+            }
+        }
+    }
+
+    #[test]
     fn debug_shows_no_secret() {
         let verifier = Verifier::event_secrets(["super-secret-value"]).unwrap();
         let text = format!("{verifier:?}");
