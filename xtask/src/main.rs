@@ -15,7 +15,8 @@
 //! - `demo [--scale N]`: runs the `demo` example of `webhook-examples` in
 //!   release mode, passing arguments through. See [`demo`](mod@demo).
 //! - `bench [--quick]`: runs the `load` benchmark binary of `webhook-bench` in
-//!   release mode, passing arguments through. See [`bench`](mod@bench).
+//!   release mode, passing arguments through; `bench --callgrind` counts instructions
+//!   per request or delivery under valgrind instead. See [`bench`](mod@bench).
 //! - `fuzz [--seconds N] [--target NAME]...`: runs every cargo-fuzz target in `fuzz/`
 //!   for N seconds each (installing cargo-fuzz if missing, with `RUSTC_BOOTSTRAP=1` on
 //!   stable). See [`fuzz`](mod@fuzz).
@@ -51,6 +52,7 @@ Tasks:
   openapi [--no-install]     Only the Schemathesis step of `test`
   demo [--scale N]           Run the demo example in release mode (args passed through)
   bench [--quick]            Run the load benchmarks in release mode; markdown table + target/bench/report.json
+  bench --callgrind          Instructions per request/delivery under valgrind (--count N, --paths a,b)
   fuzz [--seconds N]         Run each cargo-fuzz target for N seconds (default 60; --target NAME)
   help                       Print this message";
 

@@ -168,6 +168,14 @@
 //!   unverified bytes.
 //! - **Rejections are responses** (tower-http's `validate_request` style): the service's
 //!   error type is the handler's, and nothing in the request path panics on bad input.
+//! - **The middleware checks an event's shape but does not decode it.** For the event
+//!   style it checks the body with the same fields and types as core's `Event` (and
+//!   `data` against everything a JSON `Value` would refuse), keeping only the
+//!   idempotency key and the type; [`VerifiedWebhook::event`] decodes the event on first
+//!   use and [`VerifiedWebhook::event_data`] decodes `data` straight from the body into
+//!   the handler's type, so a handler pays for the decoding it asks for and no more.
+//!   A body the check accepts always decodes, so the 400 for a malformed body stays in
+//!   the middleware.
 //! - **Dedup keys** are core's [`Verified::dedup_key`](webhook_core::Verified): the
 //!   `idempotencyKey` (event style), `id@updatedAt` of the resource (domain style, seed
 //!   001's advice), the `webhook-id` (Standard Webhooks).
@@ -244,6 +252,7 @@ pub mod typed;
 
 mod body;
 mod rejection;
+mod shape;
 mod verified;
 mod verifier;
 

@@ -64,16 +64,18 @@ use std::fmt;
 
 use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
-use webhook_core::VerifiedMessage;
 use webhook_core::domain::Domain;
 use webhook_core::event::Event;
+use webhook_core::{Style, VerifiedMessage};
 
-use crate::{Rejection, VerifiedWebhook};
+use crate::{Rejection, VerifiedWebhook, shape};
 
 /// An event-style or Standard Webhooks event whose `data` is decoded into `D`.
 ///
-/// The envelope fields are core's [`Event`] (as verified); only `data` is decoded again,
-/// from the already parsed JSON, not from the body.
+/// For the event style, `data` is decoded straight from the verified body into `D`
+/// (no JSON `Value` tree is built); the envelope, core's [`Event`], is decoded only if
+/// [`event`](Self::event) is called. For Standard Webhooks the body is decoded as an
+/// `Event` first.
 #[derive(Clone)]
 pub struct WebhookEvent<D> {
     webhook: VerifiedWebhook,
@@ -171,6 +173,12 @@ impl<R> fmt::Debug for WebhookResource<R> {
     }
 }
 
+/// An event body's `data` alone, decoded into `D`; every other field is skipped.
+#[derive(serde::Deserialize)]
+struct DataOnly<D> {
+    data: D,
+}
+
 impl VerifiedWebhook {
     /// The event with its `data` decoded into `D`, for the event style and Standard
     /// Webhooks (whose body is the same event JSON).
@@ -187,12 +195,28 @@ impl VerifiedWebhook {
             );
             Rejection::UnexpectedPayload
         };
-        match self.message() {
-            VerifiedMessage::Event(event) => Ok(WebhookEvent {
-                data: D::deserialize(&event.data).map_err(unexpected)?,
+        if self.style() == Style::Event {
+            // Straight from the verified bytes into `D`, without a `Value` tree: the
+            // envelope's other fields are skipped (the middleware checked them). Where
+            // that fails, `D` is decoded from the event's `data` as JSON, which is what
+            // decides: a payload that fits only that way (an object with a repeated
+            // key, whose last value counts) is still accepted.
+            let data = match shape::parse::<DataOnly<D>>(self.body()) {
+                Ok(DataOnly { data }) => data,
+                Err(_) => match self.message() {
+                    VerifiedMessage::Event(event) => {
+                        D::deserialize(&event.data).map_err(unexpected)?
+                    }
+                    _ => return Err(Rejection::WrongStyle),
+                },
+            };
+            return Ok(WebhookEvent {
+                data,
                 webhook: self.clone(),
                 event: None,
-            }),
+            });
+        }
+        match self.message() {
             VerifiedMessage::Standard { payload, .. } => {
                 let event = Event::deserialize(payload).map_err(unexpected)?;
                 Ok(WebhookEvent {
@@ -271,5 +295,67 @@ mod extract {
         async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Rejection> {
             decoded(parts, VerifiedWebhook::resource_as)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use bytes::Bytes;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Payment {
+        id: String,
+        cents: u64,
+    }
+
+    fn checked(data: &str) -> VerifiedWebhook {
+        let body = format!(
+            r#"{{"id":"e1","type":"transaction.confirmed","idempotencyKey":"k1","organizationId":"o1","createdAt":"2025-05-08T14:30:00Z","data":{data}}}"#
+        );
+        let head = shape::event_head(body.as_bytes()).unwrap();
+        VerifiedWebhook::event_checked(head, 1_746_714_600, Bytes::from(body))
+    }
+
+    #[test]
+    fn event_data_decodes_from_the_body_and_the_envelope_on_demand() {
+        let webhook = checked(r#"{"id":"p1","cents":250,"note":"ignored"}"#);
+        let event: WebhookEvent<Payment> = webhook.event_data().unwrap();
+        assert_eq!(
+            event.data(),
+            &Payment {
+                id: "p1".into(),
+                cents: 250
+            }
+        );
+        // The envelope is decoded when asked for, and agrees with the body.
+        assert_eq!(event.event().idempotency_key, "k1");
+        assert_eq!(event.event().data["note"], "ignored");
+        assert_eq!(webhook.kind(), "transaction.confirmed");
+    }
+
+    #[test]
+    fn event_data_still_takes_what_only_the_json_value_accepts() {
+        // A struct refuses a repeated key, a JSON object keeps the last one: as before
+        // this change (when `data` was decoded from the `Value`), the last one counts.
+        let webhook = checked(r#"{"id":"p1","cents":1,"cents":2}"#);
+        let event: WebhookEvent<Payment> = webhook.event_data().unwrap();
+        assert_eq!(event.data().cents, 2);
+    }
+
+    #[test]
+    fn event_data_that_does_not_fit_is_unexpected_payload() {
+        let webhook = checked(r#"{"id":"p1","cents":-5}"#);
+        assert!(matches!(
+            webhook.event_data::<Payment>(),
+            Err(Rejection::UnexpectedPayload)
+        ));
+        assert!(matches!(
+            checked("[]").event_data::<Payment>(),
+            Err(Rejection::UnexpectedPayload)
+        ));
     }
 }

@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::HeaderMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -24,9 +25,9 @@ use webhook_core::domain::Resource;
 use webhook_core::keys::{EcdsaPublicKey, HmacSecret};
 use webhook_core::scheme::StandardVerifyingKey;
 use webhook_core::timestamp::DEFAULT_TOLERANCE;
-use webhook_core::{KeyError, Style, TrustedKeys, Verified, VerifiedMessage};
+use webhook_core::{KeyError, Style, TrustedKeys, Verified, VerifiedMessage, VerifyError};
 
-use crate::Rejection;
+use crate::{Rejection, VerifiedWebhook, shape};
 
 /// The body size limit unless configured otherwise: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
@@ -248,6 +249,32 @@ impl Verifier {
         Ok(verified)
     }
 
+    /// What the middleware calls: the same checks as [`Verifier::verify`], in the same
+    /// order and with the same answers, but for the event style the body's shape is
+    /// checked without decoding the event (see [`crate::shape`]); the handler decodes it
+    /// if and when it reads it.
+    pub(crate) fn verify_request(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<VerifiedWebhook, Rejection> {
+        let TrustedKeys::Event(_) = &self.keys else {
+            return self
+                .verify(headers, &body)
+                .map(|verified| VerifiedWebhook::new(verified, body));
+        };
+        let tolerance = if self.check_timestamp {
+            self.tolerance
+        } else {
+            SKIPPED_TOLERANCE
+        };
+        let now = self.clock.unix_seconds();
+        let timestamp = self.keys.authenticate(headers, &body, now, tolerance)?;
+        let head = shape::event_head(&body)
+            .map_err(|error| VerifyError::malformed_body("event", &error))?;
+        Ok(VerifiedWebhook::event_checked(head, timestamp, body))
+    }
+
     /// The clock in use.
     pub(crate) fn clock_ref(&self) -> &Arc<dyn Clock> {
         &self.clock
@@ -417,6 +444,47 @@ mod tests {
                 .get_max_resource_age(),
             None
         );
+    }
+
+    #[test]
+    fn the_middlewares_path_answers_as_verify_does() {
+        let signer = SigningKeys::Event(vec![HmacSecret::from_utf8("s").unwrap()]);
+        let at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let clock = ManualClock::at_unix(1_700_000_000);
+        let verifier = Verifier::event_secrets(["s"]).unwrap().clock(clock.clone());
+        let bodies: [&[u8]; 5] = [
+            BODY,
+            br#"{"id":"e1","type":"wallet.created","idempotencyKey":"k1","organizationId":"o1","createdAt":"2025-05-08T14:30:00Z","data":[1e999]}"#,
+            br#"{"id":"e1","type":"wallet.created","idempotencyKey":"k1","organizationId":"o1","createdAt":"2025-05-08T14:30:00Z"}"#,
+            b"not json",
+            // Not UTF-8 inside a string of `data`.
+            b"{\"id\":\"e1\",\"type\":\"wallet.created\",\"idempotencyKey\":\"k1\",\"organizationId\":\"o1\",\"createdAt\":\"2025-05-08T14:30:00Z\",\"data\":{\"a\":\"\xff\"}}",
+        ];
+        for body in bodies {
+            let signed = signer.sign(&Outgoing::new("e1", body), at).unwrap();
+            let mut forged = headers(&signed);
+            forged.insert(
+                "x-webhook-signature",
+                http::HeaderValue::from_static(
+                    "0000000000000000000000000000000000000000000000000000000000000000",
+                ),
+            );
+            for (request_headers, offset) in [
+                (headers(&signed), 0),
+                (forged, 0),
+                (headers(&signed), 301),
+                (HeaderMap::new(), 0),
+            ] {
+                clock.set_unix(1_700_000_000 + offset);
+                let eager = verifier
+                    .verify(&request_headers, body)
+                    .map(|verified| (verified.dedup_key, verified.message.kind().to_owned()));
+                let checked = verifier
+                    .verify_request(&request_headers, Bytes::copy_from_slice(body))
+                    .map(|webhook| (webhook.dedup_key().to_owned(), webhook.kind().to_owned()));
+                assert_eq!(eager, checked, "{}", String::from_utf8_lossy(body));
+            }
+        }
     }
 
     #[test]

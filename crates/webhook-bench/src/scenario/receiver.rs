@@ -1,5 +1,5 @@
 //! Receiver requests per second: the `WebhookLayer` (body limit, timestamp window, HMAC
-//! verification, JSON decoding, dedup claim and completion in the memory store) in front
+//! verification, the body's shape check, dedup claim and completion in the memory store) in front
 //! of a handler, next to the same handler served bare by hyper.
 //!
 //! The load generator signs every request before the clock starts (event style, a
@@ -9,10 +9,11 @@
 //! the measured ones. The rate is measured requests ÷ elapsed time; latency is per
 //! request, client side. Any answer but 200 counts as an error.
 //!
-//! Two more layered runs show what typed decoding costs, and that it is paid only by a
-//! handler that asks for it: one handler reads the event's `data` as the JSON `Value`
-//! the middleware already decoded, one decodes it into core's typed `Transaction`
-//! (`WebhookEvent<Transaction>`); the main layered handler reads only the body.
+//! Two more layered runs show what decoding costs, and that it is paid only by a
+//! handler that asks for it: one handler reads the event's `data` as a JSON `Value`
+//! (`VerifiedWebhook::event`, which decodes the event on first use), one decodes it
+//! into core's typed `Transaction` (`WebhookEvent<Transaction>`, straight from the
+//! body); the main layered handler reads only the body.
 //!
 //! [`run_sustained`] (scenario `receiver-dedup`) is the dedup store's rate: distinct
 //! deliveries at 1,000 per second of a simulated clock through the layer's default
@@ -155,8 +156,8 @@ pub enum Handler {
     Bare,
     /// The same handler behind `WebhookLayer` with a memory dedup store.
     Layered,
-    /// Behind the layer, a handler that reads the event's `data` as the JSON `Value`
-    /// core decoded during verification.
+    /// Behind the layer, a handler that reads the event's `data` as a JSON `Value`
+    /// (decoded on first use).
     ReadsValue,
     /// Behind the layer, a handler that decodes `WebhookEvent<Transaction>`.
     DecodesTyped,
@@ -255,11 +256,7 @@ async fn drive(
                 if i >= end {
                     break;
                 }
-                let prepared = &requests[i];
-                let mut request = Request::new(Full::new(prepared.body.clone()));
-                *request.method_mut() = http::Method::POST;
-                *request.uri_mut() = uri.clone();
-                *request.headers_mut() = prepared.headers.clone();
+                let request = requests[i].to_request(&uri);
                 let sent = Instant::now();
                 let ok = matches!(exchange(&client, request).await, Ok(status) if status == http::StatusCode::OK);
                 histogram.record(sent.elapsed());
@@ -350,6 +347,162 @@ fn layered_server(
         let handler = tower::service_fn(move |request| decoding_handler(request, handler));
         serve(listener, TowerToHyperService::new(layer.layer(handler)))
     })
+}
+
+/// A fixed number of requests through one of the servers, for instruction counts (the
+/// `callgrind` binary): the server and the client's connections are set up by
+/// [`FixedRun::start`] and a warm-up, so that [`FixedRun::send`] does the per-request
+/// work only, on whatever runtime drives it.
+#[derive(Debug)]
+pub struct FixedRun {
+    requests: Arc<Vec<Prepared>>,
+    client: PlainClient,
+    uri: http::Uri,
+    _server: Server,
+}
+
+impl FixedRun {
+    /// Starts `handler`'s server on a loopback port for `requests` (the layered ones get a
+    /// dedup store with room for every request).
+    ///
+    /// # Errors
+    /// When no port can be bound or the verifier cannot be built.
+    pub async fn start(
+        handler: Handler,
+        requests: Arc<Vec<Prepared>>,
+        concurrency: usize,
+    ) -> Result<Self, BoxError> {
+        let listener = loopback_listener().await?;
+        let server = match handler {
+            Handler::Bare => bare_server(listener),
+            layered => layered_server(listener, requests.len(), layered)?,
+        };
+        let uri = server.url().parse()?;
+        Ok(Self {
+            requests,
+            client: plain_client(concurrency),
+            uri,
+            _server: server,
+        })
+    }
+
+    /// Sends `requests[range]` with `concurrency` closed-loop client tasks and returns
+    /// the number of answers other than 200.
+    ///
+    /// # Errors
+    /// When a client task panics.
+    pub async fn send(
+        &self,
+        range: std::ops::Range<usize>,
+        concurrency: usize,
+    ) -> Result<u64, BoxError> {
+        let next = Arc::new(AtomicUsize::new(range.start));
+        let errors = Arc::new(AtomicU64::new(0));
+        let mut tasks = JoinSet::new();
+        for _ in 0..concurrency {
+            let (client, uri, requests, next, errors) = (
+                self.client.clone(),
+                self.uri.clone(),
+                Arc::clone(&self.requests),
+                Arc::clone(&next),
+                Arc::clone(&errors),
+            );
+            let end = range.end;
+            tasks.spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= end {
+                        break;
+                    }
+                    let request = requests[i].to_request(&uri);
+                    let ok = matches!(exchange(&client, request).await, Ok(status) if status == http::StatusCode::OK);
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            joined?;
+        }
+        Ok(errors.load(Ordering::Relaxed))
+    }
+}
+
+/// The statuses-only service of [`InProcess`].
+type StatusService = tower::util::BoxService<Request<Full<Bytes>>, http::StatusCode, Infallible>;
+
+/// One of the handlers called in process, without HTTP: the bare handler called
+/// directly, or the same handler behind `WebhookLayer` (the middleware's own cost), for
+/// instruction counts.
+pub struct InProcess {
+    service: StatusService,
+    requests: Arc<Vec<Prepared>>,
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess").finish_non_exhaustive()
+    }
+}
+
+impl InProcess {
+    /// `handler` as a tower service for `requests`.
+    ///
+    /// # Errors
+    /// When the verifier cannot be built.
+    pub fn new(handler: Handler, requests: Arc<Vec<Prepared>>) -> Result<Self, BoxError> {
+        use tower::ServiceExt;
+
+        let service = match handler {
+            Handler::Bare => StatusService::new(
+                tower::service_fn(|request: Request<Full<Bytes>>| handler_body(request))
+                    .map_response(|response| response.status()),
+            ),
+            layered => {
+                let verifier = Verifier::event_secrets([SECRET])?;
+                let layer = WebhookLayer::new(verifier)
+                    .dedup_store(MemoryStore::with_capacity(requests.len() + 1_000));
+                let handler = tower::service_fn(move |request| decoding_handler(request, layered));
+                StatusService::new(ServiceExt::<Request<Full<Bytes>>>::map_response(
+                    layer.layer(handler),
+                    |response| response.status(),
+                ))
+            }
+        };
+        Ok(Self { service, requests })
+    }
+
+    /// Calls the service with `requests[range]`, one after the other; returns the number
+    /// of answers other than 200.
+    ///
+    /// # Errors
+    /// Never in practice (the services are infallible); a poll error is passed on.
+    pub async fn send(&mut self, range: std::ops::Range<usize>) -> Result<u64, BoxError> {
+        use tower::{Service as _, ServiceExt as _};
+
+        let uri = http::Uri::from_static("http://127.0.0.1/webhook");
+        let mut errors = 0;
+        for i in range {
+            let request = self.requests[i].to_request(&uri);
+            let status = self.service.ready().await?.call(request).await?;
+            if status != http::StatusCode::OK {
+                errors += 1;
+            }
+        }
+        Ok(errors)
+    }
+}
+
+impl Prepared {
+    /// The request as the load generator sends it: `POST uri`, the signed headers.
+    fn to_request(&self, uri: &http::Uri) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
 }
 
 const SUSTAINED_NAME: &str = "receiver-dedup";

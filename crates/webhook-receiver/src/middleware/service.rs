@@ -85,12 +85,14 @@ where
         Err(rejection) => return Ok(reject(&config, &rejection)),
     };
 
-    let key = webhook.dedup_key().to_owned();
-    let claim = match config.store.begin(&key, config.lease).await {
+    let claim = match config.store.begin(webhook.dedup_key(), config.lease).await {
         Ok(Begin::New(claim)) => claim,
         Ok(Begin::Done) => {
             metrics::counter!(telemetry::DUPLICATES).increment(1);
-            tracing::debug!(dedup_key = %key, "duplicate webhook acknowledged");
+            tracing::debug!(
+                dedup_key = webhook.dedup_key(),
+                "duplicate webhook acknowledged"
+            );
             if let Some(observer) = &config.observer {
                 observer.notify(Observation::Duplicate(&webhook));
             }
@@ -111,7 +113,7 @@ where
     };
     let guard = ClaimGuard {
         store: Arc::clone(&config.store),
-        key,
+        webhook: webhook.clone(),
         claim: Some(claim),
     };
 
@@ -179,10 +181,9 @@ where
     };
 
     let started = Instant::now();
-    let verified = config.verifier.verify(headers, &bytes);
+    let verified = config.verifier.verify_request(headers, bytes);
     metrics::histogram!(telemetry::VERIFY_SECONDS).record(started.elapsed().as_secs_f64());
-    let verified = verified?;
-    Ok(VerifiedWebhook::new(verified, bytes))
+    verified
 }
 
 /// The declared `Content-Length`, if any (the largest, if several).
@@ -212,7 +213,8 @@ fn reject<B>(config: &Config, rejection: &Rejection) -> Response<ResponseBody<B>
 /// task so the sender's retry is handled; without a Tokio runtime the lease frees it.
 struct ClaimGuard {
     store: Arc<dyn DedupStore>,
-    key: String,
+    /// Holds the dedup key (a reference count, not a copy of the text).
+    webhook: VerifiedWebhook,
     claim: Option<Claim>,
 }
 
@@ -220,8 +222,11 @@ impl ClaimGuard {
     async fn complete(mut self, ttl: Duration, replay_safe_age: Option<Duration>) {
         if let Some(claim) = &self.claim {
             let completed = match replay_safe_age {
-                Some(age) => self.store.complete_evictable(&self.key, claim, ttl, age),
-                None => self.store.complete(&self.key, claim, ttl),
+                Some(age) => {
+                    self.store
+                        .complete_evictable(self.webhook.dedup_key(), claim, ttl, age)
+                }
+                None => self.store.complete(self.webhook.dedup_key(), claim, ttl),
             };
             if let Err(error) = completed.await {
                 // The handler succeeded and the sender gets its 2xx; the key frees
@@ -235,7 +240,7 @@ impl ClaimGuard {
 
     async fn release(mut self) {
         if let Some(claim) = &self.claim {
-            if let Err(error) = self.store.release(&self.key, claim).await {
+            if let Err(error) = self.store.release(self.webhook.dedup_key(), claim).await {
                 tracing::warn!(%error, "dedup store failed to release a key; it frees itself after the lease");
             }
         }
@@ -252,10 +257,10 @@ impl Drop for ClaimGuard {
             return;
         };
         let store = Arc::clone(&self.store);
-        let key = std::mem::take(&mut self.key);
+        let webhook = self.webhook.clone();
         tracing::debug!("webhook request dropped before the handler answered; releasing its key");
         runtime.spawn(async move {
-            if let Err(error) = store.release(&key, &claim).await {
+            if let Err(error) = store.release(webhook.dedup_key(), &claim).await {
                 tracing::warn!(%error, "dedup store failed to release a key; it frees itself after the lease");
             }
         });
