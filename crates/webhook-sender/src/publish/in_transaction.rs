@@ -77,7 +77,10 @@ impl Sender {
         let prepared = self.prepare(publish).await?;
         let (message, deliveries, pending) = prepared.into_parts();
         // The other nodes hear of it when the caller commits.
-        let existing = match store.enqueue_in(transaction, message, deliveries, true).await? {
+        let existing = match store
+            .enqueue_in(transaction, message, deliveries, true)
+            .await?
+        {
             Enqueued::Stored => None,
             Enqueued::Existing(existing) => {
                 let deliveries = store

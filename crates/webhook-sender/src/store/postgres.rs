@@ -495,7 +495,8 @@ impl PostgresStore {
             .execute(&mut *connection)
             .await
             .map_err(backend)?;
-            self.fix_heads(connection, &chains, notify_at_commit).await?;
+            self.fix_heads(connection, &chains, notify_at_commit)
+                .await?;
         }
         if !entries.is_empty() {
             insert_entries(connection, names, entries).await?;
