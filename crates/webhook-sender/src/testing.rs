@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::delivery::DeliveryStatus;
 use crate::ids::{DeliveryId, EndpointId, EventId, OrganizationId};
-use crate::store::fixture;
+use crate::store::fixture::{self, endpoint};
 use crate::store::index::{self, RetentionClass, Scan, StatusGroup};
 use crate::store::{
     ClaimRequest, Claimed, DeliveryRecord, Enqueued, Finish, MessageRecord, Store, StoredEndpoint,
@@ -92,15 +92,6 @@ where
 }
 
 const LEASE: Duration = Duration::from_millis(100);
-
-async fn endpoint(store: &dyn Store, cap: u32) -> EndpointId {
-    let id = EndpointId::generate();
-    store
-        .put_endpoint(StoredEndpoint::new(id, cap, true, b"{}".to_vec()))
-        .await
-        .unwrap();
-    id
-}
 
 /// Publishes one message about `key` to each of `endpoints`, due at `due_at_ms`.
 async fn publish(

@@ -172,11 +172,7 @@ async fn run_inner(settings: &Settings, store: Backlogged) -> Result<Vec<Row>, B
     let [_, enqueue_name, drain_name] = store.names();
     let postgres = match store {
         Backlogged::Redb => None,
-        Backlogged::Postgres => Some(
-            tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
-                .await
-                .map_err(|_| "PostgreSQL could not be started (is it installed?)")?,
-        ),
+        Backlogged::Postgres => Some(super::e2e::start_postgres().await?),
     };
     let exe = match &settings.exe {
         Some(exe) => exe.clone(),

@@ -348,9 +348,7 @@ pub(crate) async fn build_sender(
             (builder, Guard::Redis(server))
         }
         Store::Postgres => {
-            let server = tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
-                .await
-                .map_err(|_| "PostgreSQL could not be started (is it installed?)")?;
+            let server = start_postgres().await?;
             let store =
                 PostgresStore::connect(&PostgresConfig::new(server.url()).schema("bench")).await?;
             (builder.store(store), Guard::Postgres(server))
@@ -362,6 +360,13 @@ pub(crate) async fn build_sender(
         eprintln!("note: the sender took {:?} to start", started.elapsed());
     }
     Ok((sender, guard))
+}
+
+/// Starts a throwaway PostgreSQL server (the testkit fails loudly when none is installed).
+pub(crate) async fn start_postgres() -> Result<webhook_testkit::PostgresServer, BoxError> {
+    tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
+        .await
+        .map_err(|_| "PostgreSQL could not be started (is it installed?)".into())
 }
 
 #[cfg(not(feature = "redis"))]

@@ -70,9 +70,7 @@ pub async fn run(settings: &Settings) -> Row {
 
 #[allow(clippy::cast_precision_loss)]
 async fn measure(settings: &Settings) -> Result<Row, BoxError> {
-    let server = tokio::task::spawn_blocking(webhook_testkit::PostgresServer::start)
-        .await
-        .map_err(|_| "PostgreSQL could not be started (is it installed?)")?;
+    let server = super::e2e::start_postgres().await?;
     let pool = sqlx::PgPool::connect(&server.url()).await?;
     for table in [
         "CREATE TABLE transactions (id text PRIMARY KEY, status text NOT NULL)",

@@ -4,10 +4,9 @@
 #[cfg(test)]
 use super::record::DeliveryRecord;
 use super::record::{MessageRecord, Payload};
+use super::{Store, StoredEndpoint};
 use crate::delivery::{AttemptRecord, AttemptResult};
-#[cfg(test)]
-use crate::ids::EndpointId;
-use crate::ids::{EventId, OrganizationId};
+use crate::ids::{EndpointId, EventId, OrganizationId};
 
 /// A message of organization `org` about resource `key`, published at `created_at_ms`.
 pub(crate) fn message(org: &str, key: &str, created_at_ms: i64, content: &[u8]) -> MessageRecord {
@@ -27,6 +26,16 @@ pub(crate) fn message(org: &str, key: &str, created_at_ms: i64, content: &[u8]) 
 #[cfg(test)]
 pub(crate) fn delivery(endpoint: EndpointId, key: &str, due_at_ms: i64) -> DeliveryRecord {
     DeliveryRecord::new(&message("org", key, 0, key.as_bytes()), endpoint, due_at_ms)
+}
+
+/// A claimable endpoint with concurrency cap `cap`, stored in `store`.
+pub(crate) async fn endpoint(store: &dyn Store, cap: u32) -> EndpointId {
+    let id = EndpointId::generate();
+    store
+        .put_endpoint(StoredEndpoint::new(id, cap, true, b"{}".to_vec()))
+        .await
+        .expect("store the endpoint");
+    id
 }
 
 /// An attempt that got `status` with an empty body, started at `at_ms`.

@@ -400,12 +400,7 @@ impl PostgresStore {
     async fn begin_relaxed(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit TO off")
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        Ok(tx)
+        begin_relaxed(self.pool()?).await.map_err(backend)
     }
 
     /// Tells the other nodes, soon after this commit, that work changed: the announcer
@@ -812,6 +807,18 @@ async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>) {
     }
 }
 
+/// A transaction on `pool` whose commit does not wait for the log flush
+/// ([`PostgresStore::begin_relaxed`] says which changes may).
+async fn begin_relaxed(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit TO off")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// The announcer: one `NOTIFY` on `channel` after each wake-up of `wanted`, in a
 /// transaction of its own that does not wait for the log flush (a notification carries
 /// nothing that must survive a crash: a listener that misses it polls). Calls made while
@@ -820,10 +827,7 @@ async fn announce(pool: PgPool, channel: String, wanted: Arc<Notify>) {
     loop {
         wanted.notified().await;
         let sent = async {
-            let mut tx = pool.begin().await?;
-            sqlx::query("SET LOCAL synchronous_commit TO off")
-                .execute(&mut *tx)
-                .await?;
+            let mut tx = begin_relaxed(&pool).await?;
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(&channel)
                 .execute(&mut *tx)
@@ -1327,7 +1331,7 @@ mod tests {
 
     use super::schema::SCHEMA_VERSION;
     use super::*;
-    use crate::store::fixture;
+    use crate::store::fixture::{self, endpoint};
 
     async fn server() -> PostgresServer {
         tokio::task::spawn_blocking(PostgresServer::start)
@@ -1339,13 +1343,6 @@ mod tests {
         PostgresStore::connect(&PostgresConfig::new(server.url()).schema(schema))
             .await
             .unwrap()
-    }
-
-    async fn endpoint(store: &PostgresStore, cap: u32) -> EndpointId {
-        let id = EndpointId::generate();
-        let stored = StoredEndpoint::new(id, cap, true, b"{}".to_vec());
-        store.put_endpoint(stored).await.unwrap();
-        id
     }
 
     /// Publishes one message about `key` to `endpoint`.

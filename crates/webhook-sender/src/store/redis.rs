@@ -1294,7 +1294,7 @@ mod tests {
     use webhook_testkit::RedisServer;
 
     use super::*;
-    use crate::store::fixture;
+    use crate::store::fixture::{self, endpoint};
 
     async fn server() -> RedisServer {
         tokio::task::spawn_blocking(RedisServer::start)
@@ -1306,13 +1306,6 @@ mod tests {
         RedisStore::connect(&RedisConfig::new(server.url()).prefix(prefix))
             .await
             .unwrap()
-    }
-
-    async fn endpoint(store: &RedisStore, cap: u32) -> EndpointId {
-        let id = EndpointId::generate();
-        let stored = StoredEndpoint::new(id, cap, true, b"{}".to_vec());
-        store.put_endpoint(stored).await.unwrap();
-        id
     }
 
     /// Publishes one message about `key` with a binary payload to each of `endpoints`.
